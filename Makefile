@@ -1,0 +1,106 @@
+# recur - build, test, bench.
+#
+#   make                 the static and shared library and bin/recur
+#   make test            build and run the whole test suite
+#   make test-sanitize   the suite again under AddressSanitizer + UBSan
+#   make test-valgrind   the suite under valgrind --leak-check=full
+#   make bench           build the benchmarks (run them from bench/)
+#   make BLAS=none       use the portable matrix multiply, not OpenBLAS
+#   make CC=clang        any C11 compiler
+
+CC      ?= cc
+BLAS    ?= auto
+BUILD   ?= build
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN    += -Werror
+endif
+CPPFLAGS += -Iinclude -Isrc
+ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -fPIC
+LDLIBS  := -lm
+
+# ---- BLAS: OpenBLAS through pkg-config, unless BLAS=none ----
+ifneq ($(BLAS),none)
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null)
+ifneq ($(BLAS_LIBS),)
+CPPFLAGS += -DRC_HAVE_CBLAS $(BLAS_CFLAGS)
+LDLIBS   := $(BLAS_LIBS) $(LDLIBS)
+else ifeq ($(BLAS),openblas)
+$(error BLAS=openblas but pkg-config finds no openblas: apt-get install libopenblas-dev)
+endif
+endif
+
+LIB_SRC  := $(wildcard src/core/*.c src/autograd/*.c src/ops/*.c src/nn/*.c src/train/*.c src/io/*.c)
+CLI_SRC  := $(wildcard src/tasks/*.c src/cli/*.c)
+TEST_SRC := $(wildcard tests/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+STATIC := $(BUILD)/lib/librecur.a
+SHARED := $(BUILD)/lib/librecur.so
+RECUR  := bin/recur
+TESTS  := $(BUILD)/tests/run_tests
+BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test test-sanitize test-valgrind bench clean check-deps demo
+all: $(STATIC) $(SHARED) $(RECUR)
+
+$(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h src/*/*.h tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(RECUR): $(CLI_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDFLAGS) $(LDLIBS)
+
+# ---- tests (cmocka) ----
+# A missing cmocka is installed when running as root, else we say how.
+check-deps:
+	@pkg-config --exists cmocka 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing libcmocka-dev"; \
+	    apt-get install -y -q libcmocka-dev pkg-config >/dev/null || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q libcmocka-dev pkg-config >/dev/null; }; \
+	  else echo "recur: the tests need cmocka: sudo apt-get install libcmocka-dev pkg-config" >&2; exit 1; fi; }
+
+$(TESTS): $(TEST_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LDFLAGS) $$(pkg-config --libs cmocka) $(LDLIBS)
+
+test: check-deps
+	@$(MAKE) --no-print-directory $(TESTS) $(RECUR)
+	$(TESTS)
+
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+test-sanitize: check-deps
+	@$(MAKE) --no-print-directory BUILD=build-sanitize CFLAGS="$(SAN_FLAGS)" \
+	  LDFLAGS="-fsanitize=address,undefined" build-sanitize/tests/run_tests
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-sanitize/tests/run_tests
+
+test-valgrind: check-deps
+	@$(MAKE) --no-print-directory $(TESTS)
+	valgrind --leak-check=full --error-exitcode=1 --errors-for-leak-kinds=definite,indirect \
+	  $(TESTS)
+
+# ---- benchmarks ----
+bench: $(BENCHES)
+$(BUILD)/bench/%: bench/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -O3 -o $@ $< $(STATIC) $(LDFLAGS) $(LDLIBS)
+
+clean:
+	rm -rf build build-sanitize build-* bin

@@ -1,0 +1,269 @@
+/*
+ * recur.h - the public API of recur, a C library for sequence models.
+ *
+ * One header, embeddable: the library needs only libc, libm and, optionally,
+ * a BLAS. Everything public starts with rc_ / RC_.
+ *
+ * Layers (each uses only the ones below it):
+ *   core      status codes, tensors, arena, random numbers, matrix multiply
+ *   autograd  a define-by-run tape: ops compute a value and record a node;
+ *             rc_backward() walks the tape in reverse
+ *   ops       the differentiable functions (matmul, tanh, softmax, ...)
+ *
+ * Errors: functions that can fail return an rc_status (or NULL) and leave a
+ * one-line message in rc_last_error() that names the function and what was
+ * wrong (shapes, ids, file and field). Library code never exits or aborts.
+ */
+#ifndef RECUR_H
+#define RECUR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RC_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- core -- */
+
+typedef enum rc_status {
+    RC_OK = 0,
+    RC_ERR_ARG,     /* a bad argument: NULL, negative size, bad option */
+    RC_ERR_SHAPE,   /* tensor shapes that do not fit together */
+    RC_ERR_RANGE,   /* an index or id out of range */
+    RC_ERR_NOMEM,   /* allocation failed */
+    RC_ERR_IO,      /* a file could not be opened, read or written */
+    RC_ERR_FORMAT,  /* a file's contents are malformed */
+    RC_ERR_NUMERIC, /* NaN or Inf where a finite number was needed */
+    RC_ERR_STATE    /* a call out of order (backward twice, ...) */
+} rc_status;
+
+/* The message of the last error raised on this thread ("" if none). */
+const char *rc_last_error(void);
+/* The status code's name, e.g. "shape mismatch". */
+const char *rc_status_name(rc_status s);
+/* Forget the last error message of this thread. */
+void rc_clear_error(void);
+
+#define RC_MAX_DIMS 4
+
+/* A dense float32 tensor, contiguous, row-major, up to 4 dimensions. */
+typedef struct rc_tensor {
+    float *data;
+    int ndim;
+    int shape[RC_MAX_DIMS];
+    size_t size; /* product of the shape */
+} rc_tensor;
+
+/* Number of elements of a shape (0 for a bad shape). */
+size_t rc_shape_size(int ndim, const int *shape);
+/* Writes "[2x3x4]" into buf (at most n bytes); returns buf. */
+char *rc_shape_str(int ndim, const int *shape, char *buf, size_t n);
+
+/* Heap tensors, for data that outlives a batch (parameters, datasets). */
+rc_status rc_tensor_alloc(rc_tensor *t, int ndim, const int *shape);
+void rc_tensor_free(rc_tensor *t);
+
+/* Arena: a bump allocator for the activations of one batch. Allocation is a
+ * pointer increment; rc_arena_reset() frees everything at once and keeps the
+ * memory, so after the first batch the time loop never calls malloc. */
+typedef struct rc_arena_chunk rc_arena_chunk;
+typedef struct rc_arena {
+    rc_arena_chunk *head;  /* chunk being filled */
+    size_t used_total;     /* bytes handed out since the last reset */
+    size_t peak;           /* largest used_total seen */
+    size_t capacity;       /* bytes held in all chunks */
+} rc_arena;
+
+void rc_arena_init(rc_arena *a);
+/* 64-byte aligned, uninitialised; NULL (with an error) when out of memory. */
+void *rc_arena_alloc(rc_arena *a, size_t bytes);
+void *rc_arena_calloc(rc_arena *a, size_t bytes);
+void rc_arena_reset(rc_arena *a);
+void rc_arena_free(rc_arena *a);
+
+/* Counter-based random numbers (Philox4x32-10): the n-th number of a stream
+ * depends only on (seed, n), so the same seed gives the same numbers on any
+ * thread count, and a stream can be split or skipped freely. */
+typedef struct rc_rng {
+    uint64_t seed;
+    uint64_t counter; /* next block of 4 numbers */
+} rc_rng;
+
+void rc_rng_init(rc_rng *r, uint64_t seed);
+uint32_t rc_rng_u32(rc_rng *r);
+float rc_rng_uniform(rc_rng *r);           /* [0, 1) */
+float rc_rng_normal(rc_rng *r);            /* mean 0, sd 1 */
+void rc_rng_fill_uniform(rc_rng *r, float *out, size_t n, float lo, float hi);
+void rc_rng_fill_normal(rc_rng *r, float *out, size_t n, float mean, float sd);
+/* The 4 words of block `counter` of stream `seed` (the raw generator). */
+void rc_philox(uint64_t seed, uint64_t counter, uint32_t out[4]);
+
+/* Matrix multiply, row-major:
+ *   C[M x N] = alpha * op(A) * op(B) + beta * C
+ * op(A) is A [M x K] or, with trans_a, A^T where A is [K x M]; likewise B.
+ * lda/ldb/ldc are row strides. Uses the BLAS found at build time, else the
+ * portable kernel; a single-row or single-column product goes to a
+ * matrix-vector routine. */
+void rc_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
+             const float *A, int lda, const float *B, int ldb, float beta,
+             float *C, int ldc);
+/* The portable kernel alone (what rc_gemm uses when built with BLAS=none). */
+void rc_gemm_portable(int trans_a, int trans_b, int M, int N, int K,
+                      float alpha, const float *A, int lda, const float *B,
+                      int ldb, float beta, float *C, int ldc);
+/* "openblas", "portable", ... */
+const char *rc_blas_name(void);
+/* Threads used by the BLAS and the pointwise kernels (0: all cores). */
+void rc_set_threads(int n);
+int rc_get_threads(void);
+
+/* ------------------------------------------------------------ autograd -- */
+
+typedef struct rc_var rc_var;
+typedef struct rc_tape rc_tape;
+
+/* What an op does in backward: add the gradient of `out` into its inputs. */
+typedef void (*rc_backward_fn)(rc_tape *t, rc_var *out);
+typedef struct rc_op {
+    const char *name;
+    rc_backward_fn backward;
+} rc_op;
+
+/* A variable: a value and (when it needs one) a gradient of the same shape.
+ * Parameters are made with rc_param_new and live until rc_param_free; their
+ * gradient accumulates across backward calls until rc_param_zero_grad.
+ * Everything else is made by ops on a tape and lives in the tape's arena
+ * until rc_tape_reset. */
+struct rc_var {
+    rc_tensor value;
+    float *grad;          /* NULL until something is accumulated into it */
+    int requires_grad;
+    int is_param;
+    const rc_op *op;      /* NULL for leaves */
+    rc_var **in;          /* the op's inputs */
+    int n_in;
+    void *ctx;            /* what the op saved for backward */
+    int iarg[4];          /* small op arguments */
+    float farg[2];
+    const char *name;     /* for parameters ("weight_ih_l0") */
+};
+
+rc_var *rc_param_new(const char *name, int ndim, const int *shape);
+void rc_param_free(rc_var *p);
+void rc_param_zero_grad(rc_var *p);
+
+rc_tape *rc_tape_new(void);
+void rc_tape_free(rc_tape *t);
+/* Forget every node and free the batch's memory (parameters are kept). */
+void rc_tape_reset(rc_tape *t);
+/* With grad off, ops record nothing needed for backward (inference). */
+void rc_tape_set_grad(rc_tape *t, int enabled);
+int rc_tape_grad_enabled(const rc_tape *t);
+/* Training mode: dropout is active only while training (default on). */
+void rc_tape_set_training(rc_tape *t, int training);
+int rc_tape_training(const rc_tape *t);
+/* The first error an op on this tape raised since the last reset. Ops given
+ * a NULL input (because an earlier op failed) return NULL and keep it. */
+rc_status rc_tape_status(const rc_tape *t);
+rc_arena *rc_tape_arena(rc_tape *t);
+int rc_tape_size(const rc_tape *t);
+rc_var *rc_tape_node_at(const rc_tape *t, int i);
+
+/* Leaves on the tape. rc_input copies data into the arena (data may be NULL
+ * for zeros); rc_input_grad does the same but asks for a gradient. */
+rc_var *rc_input(rc_tape *t, int ndim, const int *shape, const float *data);
+rc_var *rc_input_grad(rc_tape *t, int ndim, const int *shape, const float *data);
+
+/* Backward from a scalar: d loss / d loss = 1. */
+rc_status rc_backward(rc_tape *t, rc_var *loss);
+/* Backward from any variable, with the given gradient of `out` (size of out). */
+rc_status rc_backward_from(rc_tape *t, rc_var *out, const float *seed_grad);
+
+/* Gradient checker: compares every gradient that backward gives for the
+ * inputs with central finite differences of sum(f(inputs) * R) for a random
+ * R. `f` builds the function on the tape from the inputs (parameters made
+ * with rc_param_new) and returns its output, or NULL on error. */
+typedef rc_var *(*rc_gradcheck_fn)(rc_tape *t, rc_var **inputs, void *user);
+
+typedef struct rc_gradcheck_opts {
+    float eps;      /* finite-difference step (default 1e-2) */
+    float atol;     /* allowed absolute error, times the gradient scale (1e-3) */
+    float rtol;     /* allowed relative error (1e-2) */
+    uint64_t seed;  /* for R (default 1) */
+} rc_gradcheck_opts;
+
+typedef struct rc_gradcheck_report {
+    int ok;              /* every element within tolerance */
+    char op[32];         /* op of the function's output node */
+    int worst_input;     /* index into inputs of the worst element */
+    char worst_name[64]; /* that input's name */
+    size_t worst_index;  /* flat index of the worst element */
+    double analytic;     /* backward's value there */
+    double numeric;      /* finite differences' value there */
+    double abs_err;
+    double rel_err;
+    size_t checked;      /* elements compared */
+    char message[256];   /* one line summarising the above */
+} rc_gradcheck_report;
+
+rc_status rc_gradcheck(rc_gradcheck_fn f, void *user, rc_var **inputs,
+                       int n_inputs, const rc_gradcheck_opts *opts,
+                       rc_gradcheck_report *report);
+
+/* ----------------------------------------------------------------- ops -- */
+/* Every op returns a new variable on the tape, or NULL with the tape's
+ * status and rc_last_error() set. */
+
+/* [M x K] * [K x N]; trans_a / trans_b use the transpose of a / b. */
+rc_var *rc_matmul(rc_tape *t, rc_var *a, rc_var *b, int trans_a, int trans_b);
+/* Elementwise, same shapes; or b's shape a suffix of a's shape, broadcast
+ * over the leading dimensions (a bias [N] added to every row of [M x N]). */
+rc_var *rc_add(rc_tape *t, rc_var *a, rc_var *b);
+rc_var *rc_sub(rc_tape *t, rc_var *a, rc_var *b);
+rc_var *rc_mul(rc_tape *t, rc_var *a, rc_var *b);
+rc_var *rc_scale(rc_tape *t, rc_var *x, float s);
+
+rc_var *rc_tanh(rc_tape *t, rc_var *x);
+rc_var *rc_sigmoid(rc_tape *t, rc_var *x);
+rc_var *rc_relu(rc_tape *t, rc_var *x);
+rc_var *rc_exp(rc_tape *t, rc_var *x);
+rc_var *rc_log(rc_tape *t, rc_var *x);
+
+/* Over the last dimension. */
+rc_var *rc_softmax(rc_tape *t, rc_var *x);
+rc_var *rc_log_softmax(rc_tape *t, rc_var *x);
+/* Mean negative log-likelihood of class ids over the rows of logits
+ * [N x C] (any leading shape, classes last): sum_i m_i * nll_i / sum_i m_i.
+ * mask may be NULL (all ones); a row with mask 0 may carry any target. */
+rc_var *rc_cross_entropy(rc_tape *t, rc_var *logits, const int32_t *targets,
+                         const float *mask);
+/* Mean of (a - b)^2 over all elements. */
+rc_var *rc_mse(rc_tape *t, rc_var *a, rc_var *b);
+
+/* Joins along `axis`; all other dimensions must agree. */
+rc_var *rc_concat(rc_tape *t, rc_var **xs, int n, int axis);
+/* Elements [start, start+len) along `axis`. */
+rc_var *rc_slice(rc_tape *t, rc_var *x, int axis, int start, int len);
+/* n equal parts along axis into out[0..n-1]. */
+rc_status rc_split(rc_tape *t, rc_var *x, int axis, int n, rc_var **out);
+/* Same data, another shape of the same size. */
+rc_var *rc_reshape(rc_tape *t, rc_var *x, int ndim, const int *shape);
+/* Rows of table [V x D] for n ids: [n x D]. Backward adds only into the
+ * rows that were looked up. */
+rc_var *rc_embedding(rc_tape *t, rc_var *table, const int32_t *ids, int n);
+/* Inverted dropout with drop probability p; identity when not training or
+ * p == 0. The mask comes from rng (which advances). */
+rc_var *rc_dropout(rc_tape *t, rc_var *x, float p, rc_rng *rng);
+
+/* Sum / mean of all elements: a scalar of shape [1]. */
+rc_var *rc_sum(rc_tape *t, rc_var *x);
+rc_var *rc_mean(rc_tape *t, rc_var *x);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RECUR_H */

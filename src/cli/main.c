@@ -1,0 +1,30 @@
+/* main.c - the recur command. */
+#include "recur.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: recur COMMAND [options]\n"
+            "\n"
+            "commands:\n"
+            "  version      print the version and the matrix-multiply backend\n"
+            "\n"
+            "recur COMMAND --help tells more about each command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+        printf("recur %s (matrix multiply: %s)\n", RC_VERSION, rc_blas_name());
+        return 0;
+    }
+    fprintf(stderr, "recur: unknown command '%s' (see recur --help)\n", argv[1]);
+    return 2;
+}

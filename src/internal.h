@@ -1,0 +1,51 @@
+/*
+ * internal.h - what the library's own files share and users do not see:
+ * raising errors, and the helpers an op uses to make its node on the tape.
+ */
+#ifndef RECUR_INTERNAL_H
+#define RECUR_INTERNAL_H
+
+#include "recur.h"
+
+#include <stdarg.h>
+
+#if defined(__GNUC__)
+#define RC_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define RC_PRINTF(a, b)
+#endif
+
+/* Sets this thread's error message (printf-style) and returns s. */
+rc_status rc_error(rc_status s, const char *fmt, ...) RC_PRINTF(2, 3);
+
+/* Formats a variable's shape for messages; uses one of a few rotating
+ * buffers, so several can appear in one message. */
+const char *rc_vshape(const rc_var *v);
+
+/* ---- making nodes (autograd/tape.c) ---- */
+
+/* Records a failure on the tape (the first one sticks) and returns NULL. */
+rc_var *rc_tape_fail(rc_tape *t, rc_status s, const char *fmt, ...) RC_PRINTF(3, 4);
+
+/* Checks that t is usable and that none of the n inputs is NULL; on a
+ * NULL input it returns 0 and leaves an error naming the op (or keeps the
+ * earlier error that made the input NULL). */
+int rc_op_check_inputs(rc_tape *t, const char *op, int n, rc_var *const *in);
+
+/* A new node of `op` with the given output shape and inputs: its value is
+ * allocated (uninitialised) in the arena, requires_grad is set when grad
+ * mode is on and any input requires it. NULL (tape failed) on error. */
+rc_var *rc_node_new(rc_tape *t, const rc_op *op, int ndim, const int *shape,
+                    int n_in, rc_var *const *in);
+
+/* Arena memory for op contexts (NULL sets the tape's error). */
+void *rc_tape_alloc(rc_tape *t, size_t bytes);
+
+/* The gradient buffer of v, allocated zeroed on first use. Only for
+ * variables with requires_grad. */
+float *rc_grad_of(rc_tape *t, rc_var *v);
+
+/* Does this variable need a gradient (is non-NULL and requires one)? */
+static inline int rc_needs_grad(const rc_var *v) { return v && v->requires_grad; }
+
+#endif
