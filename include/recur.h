@@ -262,6 +262,59 @@ rc_var *rc_dropout(rc_tape *t, rc_var *x, float p, rc_rng *rng);
 rc_var *rc_sum(rc_tape *t, rc_var *x);
 rc_var *rc_mean(rc_tape *t, rc_var *x);
 
+/* ---------------------------------------------------- recurrent cells -- */
+/* The three cells, PyTorch's equations and parameter layout (see
+ * docs/rnn.md, docs/lstm.md, docs/gru.md and src/ops/{rnn,lstm,gru}.c):
+ *
+ *   RNN:  h' = act(W_ih x + b_ih + W_hh h + b_hh)           act = tanh | relu
+ *   LSTM: i,f,g,o = chunks of W_ih x + b_ih + W_hh h + b_hh  (gate order i f g o)
+ *         c' = sigma(f) c + sigma(i) tanh(g)
+ *         h' = sigma(o) tanh(c')          and, with a projection, h' = W_hr h'
+ *   GRU:  r,z,n chunks of W_ih x + b_ih and of W_hh h + b_hh (order r z n)
+ *         r = sigma(x_r + h_r), z = sigma(x_z + h_z)
+ *         n = tanh(x_n + r * h_n)          (reset applied after the multiply)
+ *         h' = (1 - z) n + z h
+ *
+ * Shapes: G gates (1, 4, 3), H hidden size, P = proj size (LSTM with w_hr)
+ * or H, I input size, B batch, T steps.
+ *   w_ih [G*H x I], w_hh [G*H x P], b_ih and b_hh [G*H] or NULL (no bias),
+ *   w_hr [P x H] or NULL (LSTM only).
+ */
+
+typedef enum rc_cell_kind {
+    RC_CELL_RNN_TANH,
+    RC_CELL_RNN_RELU,
+    RC_CELL_LSTM,
+    RC_CELL_GRU
+} rc_cell_kind;
+
+/* Number of gate blocks of a cell (1, 4 or 3). */
+int rc_cell_gates(rc_cell_kind kind);
+const char *rc_cell_name(rc_cell_kind kind);
+
+typedef struct rc_cell_weights {
+    rc_var *w_ih, *w_hh, *b_ih, *b_hh, *w_hr;
+} rc_cell_weights;
+
+/* One time step, for custom loops (an attention decoder):
+ *   x [B x I], h [B x P], c [B x H] (LSTM only, else NULL).
+ * mask: B floats or NULL; a row with mask 0 keeps its state (h_out = h,
+ * c_out = c). Sets *h_out (and *c_out for LSTM). */
+rc_status rc_cell_step(rc_tape *t, rc_cell_kind kind, const rc_cell_weights *w,
+                       rc_var *x, rc_var *h, rc_var *c, const float *mask,
+                       rc_var **h_out, rc_var **c_out);
+
+/* The whole sequence as one node:
+ *   x [T x B x I] time-major; h0 [B x P] and c0 [B x H] may be NULL (zeros).
+ * lengths: B ints in 1..T, or NULL (all T). As PyTorch's packed sequences:
+ * a step past a sequence's end leaves its state unchanged and its output is
+ * zero; with reverse, each sequence is read from its own last element back
+ * to its first.
+ * Sets *y [T x B x P], *h_n [B x P] and, for LSTM, *c_n [B x H]. */
+rc_status rc_cell_sequence(rc_tape *t, rc_cell_kind kind, const rc_cell_weights *w,
+                           rc_var *x, rc_var *h0, rc_var *c0, const int32_t *lengths,
+                           int reverse, rc_var **y, rc_var **h_n, rc_var **c_n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,6 +13,13 @@
 #define RC_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define RC_PRINTF(a, b)
+/* A view of part of x's data: elements [offset, offset + size of shape)
+ * of x's flat value, with the given shape, sharing x's memory (no copy).
+ * Backward adds the view's gradient into that part of x's gradient. This
+ * is how an op with several outputs (a sequence op's y, h_n, c_n) returns
+ * them: one node holds all outputs back to back, and each is a view. */
+rc_var *rc_view(rc_tape *t, rc_var *x, size_t offset, int ndim, const int *shape);
+
 #endif
 
 /* Sets this thread's error message (printf-style) and returns s. */
@@ -47,5 +54,12 @@ float *rc_grad_of(rc_tape *t, rc_var *v);
 
 /* Does this variable need a gradient (is non-NULL and requires one)? */
 static inline int rc_needs_grad(const rc_var *v) { return v && v->requires_grad; }
+
+/* A view of part of x's data: elements [offset, offset + size of shape)
+ * of x's flat value, with the given shape, sharing x's memory (no copy).
+ * Backward adds the view's gradient into that part of x's gradient. This
+ * is how an op with several outputs (a sequence op's y, h_n, c_n) returns
+ * them: one node holds all outputs back to back, and each is a view. */
+rc_var *rc_view(rc_tape *t, rc_var *x, size_t offset, int ndim, const int *shape);
 
 #endif

@@ -18,10 +18,17 @@ typedef struct test_group {
     size_t n;
 } test_group;
 
+/* Registers the group at start-up, so a new test file needs no edit
+ * elsewhere: TEST_GROUP(lstm_tests, "lstm", cmocka_unit_test(a), ...); */
+void test_register(const test_group *g);
 #define TEST_GROUP(var, label, ...)                                         \
     static const struct CMUnitTest var##_tests[] = {__VA_ARGS__};           \
-    const test_group var = {label, var##_tests,                             \
-                            sizeof var##_tests / sizeof var##_tests[0]}
+    static const test_group var = {label, var##_tests,                      \
+                                   sizeof var##_tests / sizeof var##_tests[0]}; \
+    __attribute__((constructor)) static void var##_register(void)           \
+    {                                                                       \
+        test_register(&var);                                                \
+    }
 
 /* A parameter of the given shape filled with uniform numbers in [lo, hi). */
 rc_var *test_param(const char *name, int ndim, const int *shape, uint64_t seed,
