@@ -315,6 +315,57 @@ rc_status rc_cell_sequence(rc_tape *t, rc_cell_kind kind, const rc_cell_weights 
                            rc_var *x, rc_var *h0, rc_var *c0, const int32_t *lengths,
                            int reverse, rc_var **y, rc_var **h_n, rc_var **c_n);
 
+/* Swaps two axes (a copy): rc_transpose(t, x, 0, 1) turns [B x T x I]
+ * into [T x B x I]. */
+rc_var *rc_transpose(rc_tape *t, rc_var *x, int axis_a, int axis_b);
+
+/* ------------------------------------------------------ recurrent layer -- */
+/* torch.nn.RNN / LSTM / GRU: stacked, one or two directions, dropout
+ * between layers, optional biases, batch-first or time-major, initial and
+ * final states, LSTM projection, variable lengths. Parameters are named and
+ * shaped as PyTorch's state_dict (weight_ih_l0, weight_hh_l1_reverse,
+ * bias_ih_l0, weight_hr_l0, ...). */
+
+typedef struct rc_rnn_config {
+    rc_cell_kind mode;
+    int input_size;
+    int hidden_size;
+    int num_layers;    /* >= 1 */
+    int bias;          /* 0: no bias_ih / bias_hh */
+    int batch_first;   /* x and y are [B x T x .] instead of [T x B x .] */
+    int bidirectional;
+    int proj_size;     /* LSTM only; 0 for none */
+    float dropout;     /* on the outputs of every layer but the last */
+} rc_rnn_config;
+
+typedef struct rc_rnn {
+    rc_rnn_config cfg;
+    int n_params;
+    rc_var **params;          /* in PyTorch's state_dict order */
+    rc_cell_weights *weights; /* [layer * directions + direction] */
+    rc_rng dropout_rng;
+} rc_rnn;
+
+/* A config with PyTorch's defaults for the given cell and sizes. */
+rc_rnn_config rc_rnn_defaults(rc_cell_kind mode, int input_size, int hidden_size);
+/* Parameters drawn from U(-1/sqrt(H), 1/sqrt(H)) as PyTorch does. */
+rc_status rc_rnn_new(const rc_rnn_config *cfg, uint64_t seed, rc_rnn **out);
+void rc_rnn_free(rc_rnn *m);
+/* The parameter of that name, or NULL. */
+rc_var *rc_rnn_param(const rc_rnn *m, const char *name);
+void rc_rnn_zero_grad(rc_rnn *m);
+/* Output size of each step: directions * (proj_size or hidden_size). */
+int rc_rnn_output_size(const rc_rnn *m);
+
+/* x: [T x B x I] (or [B x T x I] when batch_first); lengths: B ints or
+ * NULL; h0: [layers*directions x B x P] or NULL; c0 (LSTM):
+ * [layers*directions x B x H] or NULL. Sets *y [T x B x D*P] (or
+ * batch-first), *h_n like h0, and *c_n like c0 for LSTM (c_n may be NULL
+ * for the other cells). */
+rc_status rc_rnn_forward(rc_tape *t, rc_rnn *m, rc_var *x, const int32_t *lengths,
+                         rc_var *h0, rc_var *c0, rc_var **y, rc_var **h_n,
+                         rc_var **c_n);
+
 #ifdef __cplusplus
 }
 #endif
