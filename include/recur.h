@@ -366,6 +366,266 @@ rc_status rc_rnn_forward(rc_tape *t, rc_rnn *m, rc_var *x, const int32_t *length
                          rc_var *h0, rc_var *c0, rc_var **y, rc_var **h_n,
                          rc_var **c_n);
 
+/* --------------------------------------------------------- model files -- */
+/* Model files are safetensors (the format of Hugging Face's library):
+ *
+ *   8 bytes   N, the header's length, unsigned little-endian
+ *   N bytes   a JSON object: for each tensor
+ *               "name": {"dtype": "F32", "shape": [4, 3], "data_offsets": [b, e]}
+ *             with [b, e) its bytes in the data, and optionally
+ *               "__metadata__": {"key": "value", ...}   (string values only)
+ *   the rest  the data: raw little-endian tensors
+ *
+ * rc_safetensors_open reads the whole file and checks all of it before
+ * returning: the header length against the file, the JSON, every entry's
+ * dtype, shape and offsets (in range, not overlapping, dtype size x shape),
+ * and the metadata. Errors name the file and, where there is one, the byte
+ * offset and the tensor or key. The handle is read-only: several threads
+ * may read from one handle at once.
+ *
+ * A recurrent layer's file (written by scripts/torch2recur.py and by
+ * recur) has __metadata__
+ *   format "recur", recur_version "0.1.0", kind "recurrent",
+ *   mode "RNN_TANH" | "RNN_RELU" | "LSTM" | "GRU", input_size, hidden_size,
+ *   num_layers, proj_size ("N"), bias, batch_first, bidirectional
+ *   ("true" | "false"), dropout ("0.0")
+ * and the tensors of the PyTorch module's state_dict, float32, by their
+ * names there (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0,
+ * weight_hr_l0, ..., weight_ih_l0_reverse, ...). */
+
+typedef struct rc_safetensors rc_safetensors;
+
+rc_status rc_safetensors_open(const char *path, rc_safetensors **out);
+void rc_safetensors_close(rc_safetensors *st);
+/* The path the file was opened with (for messages). */
+const char *rc_safetensors_path(const rc_safetensors *st);
+
+/* Tensors, in the order of their data in the file (for files recur writes,
+ * the order they were given in). NULL for an index out of range. */
+int rc_safetensors_count(const rc_safetensors *st);
+const char *rc_safetensors_name(const rc_safetensors *st, int i);
+/* The index of a tensor, or -1 if the file has none of that name. */
+int rc_safetensors_find(const rc_safetensors *st, const char *name);
+/* "F32", "BF16", "I64", ... or NULL when there is no such tensor. */
+const char *rc_safetensors_dtype(const rc_safetensors *st, const char *name);
+/* The tensor's shape as stored: *ndim may be 0 (a scalar) or more than
+ * RC_MAX_DIMS (then RC_ERR_SHAPE, with the first RC_MAX_DIMS in shape). */
+rc_status rc_safetensors_shape(const rc_safetensors *st, const char *name, int *ndim,
+                               int shape[RC_MAX_DIMS]);
+
+/* Reads a tensor into out (allocated with rc_tensor_alloc; free it with
+ * rc_tensor_free). F32 is read as is; F64, F16 and BF16 are converted to
+ * float32 (F64 beyond float's range becomes +-inf); any other dtype, a
+ * scalar or more than RC_MAX_DIMS dimensions is an error. */
+rc_status rc_safetensors_get(const rc_safetensors *st, const char *name, rc_tensor *out);
+/* The same, but the tensor must have exactly this shape (RC_ERR_SHAPE
+ * naming both shapes otherwise). */
+rc_status rc_safetensors_get_expect(const rc_safetensors *st, const char *name, int ndim,
+                                    const int *shape, rc_tensor *out);
+
+/* __metadata__: the value of key, or NULL if absent. */
+const char *rc_safetensors_meta(const rc_safetensors *st, const char *key);
+int rc_safetensors_meta_count(const rc_safetensors *st);
+const char *rc_safetensors_meta_key(const rc_safetensors *st, int i); /* header order */
+/* Typed metadata, strictly parsed: a missing key or a malformed value is
+ * RC_ERR_FORMAT naming the file, key and value.
+ *   int:   decimal digits with an optional '-', within [lo, hi]
+ *   bool:  "true" or "false"
+ *   float: a decimal number ("0.25", "1e-3"; no inf, nan or hex) */
+rc_status rc_safetensors_meta_int(const rc_safetensors *st, const char *key, int lo, int hi,
+                                  int *out);
+rc_status rc_safetensors_meta_bool(const rc_safetensors *st, const char *key, int *out);
+rc_status rc_safetensors_meta_float(const rc_safetensors *st, const char *key, float *out);
+
+/* Writes n float32 tensors (in this order, little-endian) and n_meta
+ * metadata strings. Names must be distinct, non-empty UTF-8 and not
+ * "__metadata__". The header is padded with spaces to a multiple of 8.
+ * Atomic: the file is written to "path.tmp", synced, then renamed over
+ * path, so a crash leaves either the old file or the new one. */
+rc_status rc_safetensors_write(const char *path, int n, const char *const *names,
+                               const rc_tensor *const *tensors, int n_meta,
+                               const char *const *meta_keys,
+                               const char *const *meta_values);
+
+/* NumPy .npy files (format versions 1, 2 and 3), C order, little-endian,
+ * 1 to RC_MAX_DIMS dimensions. Errors name the file and what is wrong.
+ * rc_npy_read: float32 as is; float64 and float16 converted to float32.
+ * rc_npy_read_int: any integer or bool dtype converted to int32 (a value
+ * outside int32 is an error naming its index); *data is malloc'd (free()
+ * it), shape gets ndim entries. */
+rc_status rc_npy_read(const char *path, rc_tensor *out);
+rc_status rc_npy_read_int(const char *path, int32_t **data, int *ndim,
+                          int shape[RC_MAX_DIMS]);
+/* Write '<f4' / '<i4' arrays (format version 1.0), atomically as above. */
+rc_status rc_npy_write(const char *path, const rc_tensor *t);
+rc_status rc_npy_write_int(const char *path, const int32_t *data, int ndim, const int *shape);
+
+/* ---- a recurrent layer's model file ---- */
+
+/* The layer's configuration from a file's metadata. Keys are read as
+ * prefix + key ("" for a plain model file; "c003/" for one case of a
+ * fixture that holds many). Errors name the file and the key. */
+rc_status rc_rnn_config_read(const rc_safetensors *st, const char *prefix, rc_rnn_config *cfg);
+/* Loads every parameter of m from tensors named prefix + PyTorch's name;
+ * each must exist with the layer's shape. */
+rc_status rc_rnn_params_read(rc_rnn *m, const rc_safetensors *st, const char *prefix);
+/* A layer from a model file written by recur or scripts/torch2recur.py. */
+rc_status rc_rnn_load(const char *path, rc_rnn **out);
+/* Writes the layer's model file (atomically). */
+rc_status rc_rnn_save(const rc_rnn *m, const char *path);
+
+/* ------------------------------------------------------------ training -- */
+/* Optimizers, gradient clipping and learning-rate schedules, with PyTorch's
+ * semantics (torch 1.13): torch.optim.SGD / Adam (amsgrad off) / AdamW /
+ * RMSprop, torch.nn.utils.clip_grad_norm_, StepLR and ReduceLROnPlateau.
+ * A typical step:
+ *     rc_optim_set_lr(opt, rc_schedule_lr(&sched, rc_optim_step_count(opt)));
+ *     if (rc_grads_check_finite(params, n) == RC_OK) {   (NaN guard)
+ *         rc_clip_grad_norm(params, n, 1.0, &norm);
+ *         rc_optim_step(opt);
+ *     }
+ *     rc_optim_zero_grad(opt);
+ */
+
+typedef enum rc_optim_kind {
+    RC_OPTIM_SGD,
+    RC_OPTIM_ADAM,
+    RC_OPTIM_ADAMW,
+    RC_OPTIM_RMSPROP
+} rc_optim_kind;
+
+typedef struct rc_optim_config {
+    rc_optim_kind kind;
+    double lr;           /* >= 0; rc_optim_set_lr changes it between steps */
+    double weight_decay; /* >= 0: L2 added to the gradient (SGD, Adam,
+                            RMSprop); decoupled, p *= 1 - lr*wd (AdamW) */
+    double momentum;     /* SGD, RMSprop: >= 0 */
+    double dampening;    /* SGD */
+    int nesterov;        /* SGD: needs momentum > 0 and dampening 0 */
+    double beta1, beta2; /* Adam, AdamW: each in [0, 1) */
+    double eps;          /* Adam, AdamW, RMSprop: >= 0 */
+    double alpha;        /* RMSprop smoothing constant: >= 0 */
+    int centered;        /* RMSprop */
+} rc_optim_config;
+
+/* torch's defaults for the kind: betas (0.9, 0.999), eps 1e-8, alpha 0.99,
+ * no momentum, weight decay 0 (1e-2 for AdamW). */
+rc_optim_config rc_optim_defaults(rc_optim_kind kind, double lr);
+/* "sgd", "adam", "adamw", "rmsprop". */
+const char *rc_optim_name(rc_optim_kind kind);
+
+typedef struct rc_optim rc_optim;
+
+/* An optimizer over n_params parameters (made with rc_param_new, each
+ * listed once, with unique non-empty names). The list is copied; the
+ * parameters must outlive the optimizer. */
+rc_status rc_optim_new(const rc_optim_config *cfg, rc_var *const *params, int n_params,
+                       rc_optim **out);
+void rc_optim_free(rc_optim *o);
+/* One update of every parameter from its ->grad, with the current lr. */
+rc_status rc_optim_step(rc_optim *o);
+/* Zeroes the gradients of the optimizer's parameters. */
+void rc_optim_zero_grad(rc_optim *o);
+rc_status rc_optim_set_lr(rc_optim *o, double lr);
+double rc_optim_lr(const rc_optim *o);
+const rc_optim_config *rc_optim_get_config(const rc_optim *o);
+
+/* State, for checkpoints: the step count (steps taken; Adam's bias
+ * correction and SGD's first momentum step depend on it) and the state
+ * tensors, each of its parameter's shape, named "<kind>.<slot>.<param>":
+ *   sgd.momentum.<p>                        (momentum != 0)
+ *   adam.m.<p>, adam.v.<p>                  (adamw.m, adamw.v for AdamW)
+ *   rmsprop.square_avg.<p>, rmsprop.grad_avg.<p> (centered),
+ *   rmsprop.momentum.<p>                    (momentum > 0)
+ * Save the step count and every tensor; to resume, make an optimizer with
+ * the same config and parameters and load both: the run continues bit for
+ * bit as if never interrupted. */
+int64_t rc_optim_step_count(const rc_optim *o);
+rc_status rc_optim_set_step_count(rc_optim *o, int64_t steps);
+int rc_optim_state_count(const rc_optim *o);
+/* Name and tensor of state i in [0, count) (NULL outside). The tensor is
+ * the optimizer's own buffer: read it to save, write it to restore. */
+const char *rc_optim_state_name(const rc_optim *o, int i);
+rc_tensor *rc_optim_state_tensor(rc_optim *o, int i);
+/* The state tensor of that name, or NULL. */
+rc_tensor *rc_optim_state_find(rc_optim *o, const char *name);
+/* Copies n floats into the state tensor of that name (RC_ERR_RANGE for an
+ * unknown name, RC_ERR_SHAPE when n is not its size). */
+rc_status rc_optim_load_state(rc_optim *o, const char *name, const float *data, size_t n);
+
+/* torch.nn.utils.clip_grad_norm_ with the L2 norm: the norm of all the
+ * gradients together goes to *total_norm (may be NULL); when
+ * c = max_norm / (norm + 1e-6) is below 1 every gradient is multiplied by c.
+ * max_norm must be > 0 (INFINITY only measures). A NaN or Inf norm leaves
+ * the gradients unchanged (torch would scale them by NaN): check the norm,
+ * or call rc_grads_check_finite first. */
+rc_status rc_clip_grad_norm(rc_var *const *params, int n_params, double max_norm,
+                            double *total_norm);
+/* RC_OK when every gradient element is finite, else RC_ERR_NUMERIC with a
+ * message naming the first parameter and element that is NaN or Inf. */
+rc_status rc_grads_check_finite(rc_var *const *params, int n_params);
+
+/* Learning-rate schedules. rc_schedule_lr(s, t) is the lr after t schedule
+ * steps (torch's last_epoch): t counts epochs for step decay and optimizer
+ * steps for cosine, as you choose to call it. Plateau changes only through
+ * rc_schedule_observe. */
+typedef enum rc_sched_kind {
+    RC_SCHED_CONSTANT, /* base_lr */
+    RC_SCHED_STEP,     /* base_lr * gamma^floor(t / step_size)  (StepLR) */
+    RC_SCHED_COSINE,   /* t < warmup: base_lr * (t+1) / warmup; then from
+                          base_lr down to min_lr along half a cosine,
+                          reaching min_lr at t = total_steps and staying */
+    RC_SCHED_PLATEAU   /* ReduceLROnPlateau, fed a validation metric */
+} rc_sched_kind;
+
+typedef struct rc_schedule {
+    rc_sched_kind kind;
+    double base_lr;
+    int64_t step_size;           /* step decay */
+    double gamma;
+    int64_t warmup_steps;        /* cosine */
+    int64_t total_steps;
+    double min_lr;               /* cosine, plateau */
+    double factor;               /* plateau: lr = max(lr * factor, min_lr) */
+    int64_t patience, cooldown;
+    double threshold;            /* 1e-4 */
+    int mode_max;                /* 0: lower metric is better (torch 'min') */
+    int threshold_abs;           /* 0: relative threshold (torch 'rel') */
+    double eps;                  /* 1e-8: smaller lr changes are skipped */
+    /* plateau state (see rc_schedule_get_state) */
+    double lr;
+    double best;
+    int64_t num_bad_epochs, cooldown_counter, last_epoch;
+} rc_schedule;
+
+rc_status rc_schedule_constant(rc_schedule *s, double lr);
+rc_status rc_schedule_step_decay(rc_schedule *s, double base_lr, int64_t step_size,
+                                 double gamma);
+rc_status rc_schedule_cosine(rc_schedule *s, double base_lr, double min_lr,
+                             int64_t warmup_steps, int64_t total_steps);
+/* torch's defaults otherwise: mode min, threshold 1e-4 relative, eps 1e-8
+ * (torch's own defaults for the arguments: factor 0.1, patience 10,
+ * cooldown 0, min_lr 0). */
+rc_status rc_schedule_plateau(rc_schedule *s, double base_lr, double factor, int64_t patience,
+                              int64_t cooldown, double min_lr);
+/* Plateau's other options, set right after rc_schedule_plateau: mode max
+ * (higher is better), the threshold and whether it is absolute. */
+rc_status rc_schedule_plateau_mode(rc_schedule *s, int mode_max, double threshold,
+                                   int threshold_abs);
+double rc_schedule_lr(const rc_schedule *s, int64_t t);
+/* Feeds a validation metric (plateau; the other kinds ignore it). Sets
+ * *reduced (may be NULL) to 1 when the lr was just lowered. A NaN metric
+ * counts as no improvement. */
+rc_status rc_schedule_observe(rc_schedule *s, double metric, int *reduced);
+
+/* The plateau state as numbers, for checkpoints, in this order:
+ * "lr", "best" (may be +-INFINITY before the first metric),
+ * "num_bad_epochs", "cooldown_counter", "last_epoch". */
+#define RC_SCHEDULE_STATE_N 5
+const char *rc_schedule_state_name(int i);
+void rc_schedule_get_state(const rc_schedule *s, double out[RC_SCHEDULE_STATE_N]);
+rc_status rc_schedule_set_state(rc_schedule *s, const double in[RC_SCHEDULE_STATE_N]);
+
 #ifdef __cplusplus
 }
 #endif

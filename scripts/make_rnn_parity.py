@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from recur_safetensors import save_file  # noqa: E402
+from recur_safetensors import write  # noqa: E402
 
 T, B, I, H, P = 5, 3, 3, 4, 2
 LENGTHS = [5, 1, 3]  # all different, with length 1 and the full length
@@ -128,7 +128,7 @@ def main():
             k += 1
     meta["cases"] = ",".join(names)
     meta["torch_version"] = torch.__version__
-    save_file(a.out, tensors, meta)
+    write(a.out, tensors, meta)
     print("%s: %d cases" % (a.out, len(names)))
 
 

@@ -1,0 +1,184 @@
+/* test_rnn_parity.c - the recurrent layer against PyTorch, number for number.
+ *
+ * tests/fixtures/rnn_parity.safetensors (made by scripts/make_rnn_parity.py
+ * with torch) holds many cases: a layer's configuration, weights, input,
+ * optional lengths and initial states, torch's outputs, and torch's
+ * gradients of sum(y*dy) + sum(h_n*dh) + sum(c_n*dc). Each case is rebuilt
+ * here and every tensor compared within 1e-5 of the tensor's largest
+ * magnitude. When torch is importable, fresh random cases are made and
+ * checked too. */
+#include "test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TOL 1e-5
+
+#ifndef RC_SOURCE_DIR
+#define RC_SOURCE_DIR "."
+#endif
+
+/* |a - b| <= TOL * max|b| (max at least 1e-3, so an all-zero tensor must
+ * be near zero, not exactly). Returns 1 when within. */
+static int close_to(const char *what, const char *name, const float *got, const rc_tensor *want)
+{
+    double mx = 1e-3, worst = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < want->size; i++)
+        if (fabs(want->data[i]) > mx) mx = fabs(want->data[i]);
+    for (size_t i = 0; i < want->size; i++) {
+        double e = fabs((double)got[i] - want->data[i]);
+        if (e > worst || isnan(e)) worst = isnan(e) ? INFINITY : e, at = i;
+    }
+    if (worst > TOL * mx) {
+        print_error("%s %s: element %zu is %.8g, torch says %.8g (error %.3g, max %.3g)\n",
+                    what, name, at, (double)got[at], (double)want->data[at], worst, mx);
+        return 0;
+    }
+    return 1;
+}
+
+static rc_tensor get(const rc_safetensors *st, const char *c, const char *name)
+{
+    char k[160];
+    rc_tensor t = {0};
+    snprintf(k, sizeof k, "%s/%s", c, name);
+    if (rc_safetensors_find(st, k) < 0) return t;
+    if (rc_safetensors_get(st, k, &t) != RC_OK) fail_msg("%s", rc_last_error());
+    return t;
+}
+
+/* Runs one case; returns the number of tensors that differ. */
+static int check_case(const rc_safetensors *st, const char *c)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s/", c);
+    rc_rnn_config cfg;
+    rc_rnn *m = NULL;
+    if (rc_rnn_config_read(st, prefix, &cfg) != RC_OK || rc_rnn_new(&cfg, 1, &m) != RC_OK)
+        fail_msg("case %s: %s", c, rc_last_error());
+    char pprefix[64];
+    snprintf(pprefix, sizeof pprefix, "%s/param/", c);
+    if (rc_rnn_params_read(m, st, pprefix) != RC_OK) fail_msg("case %s: %s", c, rc_last_error());
+
+    rc_tensor x = get(st, c, "x"), h0 = get(st, c, "h0"), c0 = get(st, c, "c0"),
+              len = get(st, c, "lengths");
+    int32_t lengths[64];
+    for (size_t i = 0; i < len.size && i < 64; i++) lengths[i] = (int32_t)len.data[i];
+
+    rc_tape *t = rc_tape_new();
+    rc_var *vx = rc_input_grad(t, x.ndim, x.shape, x.data);
+    rc_var *vh0 = h0.data ? rc_input_grad(t, h0.ndim, h0.shape, h0.data) : NULL;
+    rc_var *vc0 = c0.data ? rc_input_grad(t, c0.ndim, c0.shape, c0.data) : NULL;
+    rc_var *y, *hn, *cn;
+    rc_rnn_zero_grad(m);
+    if (rc_rnn_forward(t, m, vx, len.data ? lengths : NULL, vh0, vc0, &y, &hn, &cn) != RC_OK)
+        fail_msg("case %s: forward: %s", c, rc_last_error());
+
+    int bad = 0;
+    rc_tensor want = get(st, c, "y");
+    bad += !close_to(c, "y", y->value.data, &want);
+    rc_tensor_free(&want);
+    want = get(st, c, "h_n");
+    bad += !close_to(c, "h_n", hn->value.data, &want);
+    rc_tensor_free(&want);
+    if (cfg.mode == RC_CELL_LSTM) {
+        want = get(st, c, "c_n");
+        bad += !close_to(c, "c_n", cn->value.data, &want);
+        rc_tensor_free(&want);
+    }
+
+    /* loss = sum(y*dy) + sum(h_n*dh) (+ sum(c_n*dc)) */
+    rc_tensor dy = get(st, c, "dy"), dh = get(st, c, "dh_n"), dc = get(st, c, "dc_n");
+    rc_var *loss = rc_add(t, rc_sum(t, rc_mul(t, y, rc_input(t, dy.ndim, dy.shape, dy.data))),
+                          rc_sum(t, rc_mul(t, hn, rc_input(t, dh.ndim, dh.shape, dh.data))));
+    if (cn) loss = rc_add(t, loss, rc_sum(t, rc_mul(t, cn, rc_input(t, dc.ndim, dc.shape, dc.data))));
+    if (rc_backward(t, loss) != RC_OK) fail_msg("case %s: backward: %s", c, rc_last_error());
+
+    want = get(st, c, "grad/x");
+    bad += !close_to(c, "grad x", vx->grad, &want);
+    rc_tensor_free(&want);
+    if (vh0) {
+        want = get(st, c, "grad/h0");
+        bad += !close_to(c, "grad h0", vh0->grad, &want);
+        rc_tensor_free(&want);
+    }
+    if (vc0) {
+        want = get(st, c, "grad/c0");
+        bad += !close_to(c, "grad c0", vc0->grad, &want);
+        rc_tensor_free(&want);
+    }
+    for (int i = 0; i < m->n_params; i++) {
+        char k[96];
+        snprintf(k, sizeof k, "grad/%s", m->params[i]->name);
+        want = get(st, c, k);
+        if (!want.data) fail_msg("case %s: fixture lacks %s", c, k);
+        bad += !close_to(c, k, m->params[i]->grad, &want);
+        rc_tensor_free(&want);
+    }
+    rc_tensor_free(&dy), rc_tensor_free(&dh), rc_tensor_free(&dc);
+    rc_tensor_free(&x), rc_tensor_free(&h0), rc_tensor_free(&c0), rc_tensor_free(&len);
+    rc_tape_free(t);
+    rc_rnn_free(m);
+    return bad;
+}
+
+/* Checks every case of a fixture file; returns the number of cases. */
+static int check_file(const char *path)
+{
+    rc_safetensors *st;
+    if (rc_safetensors_open(path, &st) != RC_OK) fail_msg("%s", rc_last_error());
+    const char *cases = rc_safetensors_meta(st, "cases");
+    assert_non_null(cases);
+    char *list = strdup(cases);
+    int n = 0, failed = 0;
+    for (char *c = strtok(list, ","); c; c = strtok(NULL, ",")) {
+        n++;
+        if (check_case(st, c)) failed++;
+    }
+    free(list);
+    rc_safetensors_close(st);
+    if (failed) fail_msg("%s: %d of %d cases differ from torch", path, failed, n);
+    return n;
+}
+
+static void test_parity_with_committed_torch_cases(void **state)
+{
+    (void)state;
+    int n = check_file(RC_SOURCE_DIR "/tests/fixtures/rnn_parity.safetensors");
+    assert_true(n >= 50);
+}
+
+static int torch_available(void)
+{
+    return system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+}
+
+static void test_parity_with_fresh_random_torch_cases(void **state)
+{
+    (void)state;
+    if (!torch_available()) {
+        TEST_SKIP(); /* counted as skipped, not passed */
+        return;
+    }
+    char dir[] = "/tmp/recur-parity-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], cmd[512];
+    snprintf(path, sizeof path, "%s/fresh.safetensors", dir);
+    unsigned seed = (unsigned)getpid();
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/scripts/make_rnn_parity.py %s --quick --seed %u >/dev/null",
+             RC_SOURCE_DIR, path, seed);
+    if (system(cmd) != 0) fail_msg("could not make fresh cases: %s", cmd);
+    print_message("fresh torch cases, seed %u\n", seed);
+    assert_true(check_file(path) >= 10);
+    unlink(path);
+    rmdir(dir);
+}
+
+TEST_GROUP(rnn_parity_tests, "rnn_parity",
+           cmocka_unit_test(test_parity_with_committed_torch_cases),
+           cmocka_unit_test(test_parity_with_fresh_random_torch_cases));
