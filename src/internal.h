@@ -13,13 +13,6 @@
 #define RC_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define RC_PRINTF(a, b)
-/* A view of part of x's data: elements [offset, offset + size of shape)
- * of x's flat value, with the given shape, sharing x's memory (no copy).
- * Backward adds the view's gradient into that part of x's gradient. This
- * is how an op with several outputs (a sequence op's y, h_n, c_n) returns
- * them: one node holds all outputs back to back, and each is a view. */
-rc_var *rc_view(rc_tape *t, rc_var *x, size_t offset, int ndim, const int *shape);
-
 #endif
 
 /* Sets this thread's error message (printf-style) and returns s. */

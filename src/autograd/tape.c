@@ -50,16 +50,23 @@ void rc_tape_reset(rc_tape *t)
     t->status = RC_OK;
 }
 
-void rc_tape_set_grad(rc_tape *t, int enabled) { t->grad_enabled = enabled != 0; }
-int rc_tape_grad_enabled(const rc_tape *t) { return t->grad_enabled; }
-void rc_tape_set_training(rc_tape *t, int training) { t->training = training != 0; }
-int rc_tape_training(const rc_tape *t) { return t->training; }
+/* The accessors accept NULL (an rc_tape_new that failed) without crashing. */
+void rc_tape_set_grad(rc_tape *t, int enabled)
+{
+    if (t) t->grad_enabled = enabled != 0;
+}
+int rc_tape_grad_enabled(const rc_tape *t) { return t && t->grad_enabled; }
+void rc_tape_set_training(rc_tape *t, int training)
+{
+    if (t) t->training = training != 0;
+}
+int rc_tape_training(const rc_tape *t) { return t && t->training; }
 rc_status rc_tape_status(const rc_tape *t) { return t ? t->status : RC_ERR_ARG; }
-rc_arena *rc_tape_arena(rc_tape *t) { return &t->arena; }
-int rc_tape_size(const rc_tape *t) { return t->n_nodes; }
+rc_arena *rc_tape_arena(rc_tape *t) { return t ? &t->arena : NULL; }
+int rc_tape_size(const rc_tape *t) { return t ? t->n_nodes : 0; }
 rc_var *rc_tape_node_at(const rc_tape *t, int i)
 {
-    return (i >= 0 && i < t->n_nodes) ? t->nodes[i] : NULL;
+    return (t && i >= 0 && i < t->n_nodes) ? t->nodes[i] : NULL;
 }
 
 rc_var *rc_tape_fail(rc_tape *t, rc_status s, const char *fmt, ...)

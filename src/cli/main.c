@@ -1,5 +1,5 @@
 /* main.c - the recur command. */
-#include "recur.h"
+#include "cli.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +10,7 @@ static void usage(FILE *f)
             "usage: recur COMMAND [options]\n"
             "\n"
             "commands:\n"
+            "  run          run a recurrent-layer model file on .npy arrays\n"
             "  version      print the version and the matrix-multiply backend\n"
             "\n"
             "recur COMMAND --help tells more about each command.\n");
@@ -25,6 +26,7 @@ int main(int argc, char **argv)
         printf("recur %s (matrix multiply: %s)\n", RC_VERSION, rc_blas_name());
         return 0;
     }
+    if (!strcmp(argv[1], "run")) return cmd_run(argc, argv);
     fprintf(stderr, "recur: unknown command '%s' (see recur --help)\n", argv[1]);
     return 2;
 }
