@@ -366,6 +366,42 @@ rc_status rc_rnn_forward(rc_tape *t, rc_rnn *m, rc_var *x, const int32_t *length
                          rc_var *h0, rc_var *c0, rc_var **y, rc_var **h_n,
                          rc_var **c_n);
 
+/* ------------------------------------------------------------ modules -- */
+
+/* A model's parameters by name: what an optimizer updates and a model file
+ * stores. The set does not own the variables (the modules do). */
+typedef struct rc_params {
+    int n, cap;
+    char **names;   /* "embedding.weight", "rnn.weight_ih_l0", ... */
+    rc_var **vars;
+} rc_params;
+
+void rc_params_init(rc_params *ps);
+/* Adds p under prefix + p->name ("rnn." + "weight_ih_l0"); names must be
+ * distinct. */
+rc_status rc_params_add(rc_params *ps, const char *prefix, rc_var *p);
+rc_var *rc_params_find(const rc_params *ps, const char *name);
+void rc_params_zero_grad(rc_params *ps);
+size_t rc_params_numel(const rc_params *ps);
+void rc_params_free(rc_params *ps); /* the lists, not the variables */
+
+/* torch.nn.Linear: y = x W^T + b, W [out x in] and b [out] named
+ * "<name>.weight" and "<name>.bias", drawn from U(-1/sqrt(in), 1/sqrt(in)). */
+typedef struct rc_linear {
+    rc_var *weight, *bias; /* bias NULL without one */
+} rc_linear;
+rc_status rc_linear_init(rc_linear *l, const char *name, int in, int out, int bias, rc_rng *rng);
+void rc_linear_free(rc_linear *l);
+/* x [... x in] (the leading dimensions are flattened) -> [... x out]. */
+rc_var *rc_linear_forward(rc_tape *t, const rc_linear *l, rc_var *x);
+
+/* torch.nn.Embedding: a table [n x dim] named "<name>.weight", from N(0, 1). */
+typedef struct rc_embedding_table {
+    rc_var *weight;
+} rc_embedding_table;
+rc_status rc_embedding_init(rc_embedding_table *e, const char *name, int n, int dim, rc_rng *rng);
+void rc_embedding_free(rc_embedding_table *e);
+
 /* --------------------------------------------------------- model files -- */
 /* Model files are safetensors (the format of Hugging Face's library):
  *
@@ -625,6 +661,91 @@ rc_status rc_schedule_observe(rc_schedule *s, double metric, int *reduced);
 const char *rc_schedule_state_name(int i);
 void rc_schedule_get_state(const rc_schedule *s, double out[RC_SCHEDULE_STATE_N]);
 rc_status rc_schedule_set_state(rc_schedule *s, const double in[RC_SCHEDULE_STATE_N]);
+
+/* ---- checkpoints ----
+ * A checkpoint is a model file that can also carry the optimizer's state and
+ * whatever else a task needs to resume exactly (carried hidden states, the
+ * training position, loss history): parameters under their names in ps,
+ * optimizer state tensors under "optim/<name>" with its step count in the
+ * metadata "optim/step", extra tensors and metadata as given. Written
+ * atomically (temporary file, sync, rename). */
+rc_status rc_checkpoint_save(const char *path, const rc_params *ps, rc_optim *opt,
+                             int n_extra, const char *const *extra_names,
+                             const rc_tensor *const *extra, int n_meta,
+                             const char *const *meta_keys, const char *const *meta_values);
+/* Loads every parameter of ps (each must exist with its shape). */
+rc_status rc_checkpoint_load_params(const rc_safetensors *st, rc_params *ps);
+/* Loads the optimizer's state saved by rc_checkpoint_save. */
+rc_status rc_checkpoint_load_optim(const rc_safetensors *st, rc_optim *opt);
+
+/* ---------------------------------------------- text and vocabularies -- */
+/* Corpora for language models: a text file read as UTF-8, and a vocabulary
+ * that turns it into token ids and back.
+ *
+ * Character level: one token per Unicode code point (newline included).
+ * Word level: tokens are the runs between ASCII whitespace (space, tab,
+ * CR, VT, FF; other Unicode spaces are not separators), and every line
+ * ends with the token "<eos>", as in the Penn Treebank files: a blank line
+ * gives just "<eos>", and a last line without '\n' gets one if it holds a
+ * word. Id 0 is "<unk>" (unseen and rare tokens, and a literal "<unk>" in
+ * the text); id 1 is "<eos>" for words; the other tokens follow by
+ * descending count, ties in byte order, so the same text always gives the
+ * same ids. */
+
+typedef enum rc_text_level { RC_TEXT_CHAR, RC_TEXT_WORD } rc_text_level;
+
+#define RC_VOCAB_UNK 0 /* id of "<unk>" */
+#define RC_VOCAB_EOS 1 /* id of "<eos>" (word vocabularies) */
+
+/* Reads a whole UTF-8 text file (a regular file) into *text (malloc'd,
+ * NUL-terminated; free it) and its length in bytes into *len. A byte order mark at the start is
+ * skipped and CRLF is read as LF. Errors: a file that cannot be opened or
+ * read (RC_ERR_IO naming it), an empty file, a NUL byte or invalid UTF-8
+ * (RC_ERR_FORMAT "text_read: FILE:LINE:COL: ..." with the column in
+ * characters, the byte in hex, its offset in the file and why). */
+rc_status rc_text_read(const char *path, char **text, size_t *len);
+/* The same checks on text[0..len): no NUL byte and valid UTF-8 (no
+ * overlong forms, surrogates or code points past U+10FFFF). `name` stands
+ * for the text in messages ("text" if NULL). */
+rc_status rc_text_validate(const char *text, size_t len, const char *name);
+
+typedef struct rc_vocab rc_vocab;
+
+/* Builds a vocabulary from text[0..len) (valid UTF-8 without NUL bytes):
+ * tokens seen fewer than min_freq times are left out (0 or 1 keeps all);
+ * max_size > 0 keeps at most that many ids, "<unk>" (and "<eos>")
+ * included; 0 means no limit. The text may be freed afterwards. */
+rc_status rc_vocab_build(const char *text, size_t len, rc_text_level level, int min_freq,
+                         int max_size, rc_vocab **out);
+void rc_vocab_free(rc_vocab *v);
+int rc_vocab_size(const rc_vocab *v);
+rc_text_level rc_vocab_level(const rc_vocab *v);
+/* The token of an id (NUL-terminated, owned by v), NULL if out of range. */
+const char *rc_vocab_token(const rc_vocab *v, int id);
+/* The id of token[0..len), RC_VOCAB_UNK (0) if absent. */
+int rc_vocab_id(const rc_vocab *v, const char *token, size_t len);
+/* Text to ids, by characters or words as the vocabulary's level says
+ * (words get "<eos>" at line ends). *ids is malloc'd (free it), *n the
+ * count. n_unk (may be NULL) gets the number of tokens not in the
+ * vocabulary, which became "<unk>" (a literal "<unk>" is not counted).
+ * A vocabulary is read-only: several threads may use one at once. */
+rc_status rc_vocab_encode(const rc_vocab *v, const char *text, size_t len, int32_t **ids,
+                          size_t *n, size_t *n_unk);
+/* Ids back to text, into a malloc'd NUL-terminated string: characters are
+ * joined as they are; words are joined by one space and "<eos>" becomes a
+ * newline. "<unk>" is written as "<unk>". An id out of range is
+ * RC_ERR_RANGE naming its index. */
+rc_status rc_vocab_decode(const rc_vocab *v, const int32_t *ids, size_t n, char **text);
+/* The vocabulary as one JSON document (malloc'd string), for model files:
+ *   {"level":"char","tokens":["<unk>","\n"," ","e",...]}
+ * tokens in id order, JSON-escaped (quotes, backslashes, control
+ * characters; other UTF-8 as is). rc_vocab_from_json reads it back
+ * strictly: exactly those two keys, "<unk>" first (and "<eos>" second for
+ * words), every token a non-empty string without NUL, a single character
+ * for char vocabularies, without whitespace for word ones, none repeated.
+ * Errors (RC_ERR_FORMAT) say which key or token is wrong. */
+rc_status rc_vocab_to_json(const rc_vocab *v, char **json);
+rc_status rc_vocab_from_json(const char *json, rc_vocab **out);
 
 #ifdef __cplusplus
 }

@@ -108,3 +108,48 @@ int cli_parse(const char *cmd, const char *usage, const cli_option *opts, int ar
     }
     return 0;
 }
+
+void cli_option_format(const cli_option *o, char *buf, size_t n)
+{
+    switch (o->kind) {
+    case CLI_STRING: {
+        const char *v = *(const char **)o->value;
+        snprintf(buf, n, "%s", v ? v : "");
+        break;
+    }
+    case CLI_INT: snprintf(buf, n, "%d", *(int *)o->value); break;
+    case CLI_FLOAT: snprintf(buf, n, "%.9g", (double)*(float *)o->value); break;
+    case CLI_FLAG: snprintf(buf, n, "%s", *(int *)o->value ? "true" : "false"); break;
+    }
+}
+
+int cli_options_from_meta(const char *cmd, const rc_safetensors *st, const char *prefix,
+                          const cli_option *opts, char **store)
+{
+    /* One buffer holds every string value (pointers into it are handed out). */
+    size_t total = 1;
+    char key[96];
+    for (const cli_option *o = opts; o->name; o++) {
+        snprintf(key, sizeof key, "%s%s", prefix, o->name);
+        const char *v = rc_safetensors_meta(st, key);
+        if (v && o->kind == CLI_STRING) total += strlen(v) + 1;
+    }
+    char *buf = malloc(total), *at = buf;
+    if (!buf) return cli_error(cmd, "out of memory");
+    *store = buf;
+    for (const cli_option *o = opts; o->name; o++) {
+        snprintf(key, sizeof key, "%s%s", prefix, o->name);
+        const char *v = rc_safetensors_meta(st, key);
+        if (!v) continue;
+        if (o->kind == CLI_STRING) {
+            strcpy(at, v);
+            *(const char **)o->value = *at ? at : NULL;
+            at += strlen(v) + 1;
+        } else if (o->kind == CLI_FLAG) {
+            *(int *)o->value = !strcmp(v, "true");
+        } else if (set_value(cmd, o, v)) {
+            return cli_error(cmd, "%s: bad saved option %s", rc_safetensors_path(st), key);
+        }
+    }
+    return 0;
+}

@@ -10,6 +10,9 @@ static void usage(FILE *f)
             "usage: recur COMMAND [options]\n"
             "\n"
             "commands:\n"
+            "  train TASK   train a model (recur train --help lists the tasks)\n"
+            "  eval         evaluate a model on a data file\n"
+            "  sample       generate text from a language model\n"
             "  run          run a recurrent-layer model file on .npy arrays\n"
             "  version      print the version and the matrix-multiply backend\n"
             "\n"
@@ -27,6 +30,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "run")) return cmd_run(argc, argv);
+    if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
+    if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(argv[1], "sample")) return cmd_sample(argc, argv);
     fprintf(stderr, "recur: unknown command '%s' (see recur --help)\n", argv[1]);
     return 2;
 }

@@ -1,0 +1,374 @@
+/* trainer.c - the parts of a training loop that every task shares. */
+#define _POSIX_C_SOURCE 200809L
+#include "trainer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+double trainer_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void train_opts_defaults(train_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->cell = "lstm";
+    o->hidden = 128;
+    o->layers = 1;
+    o->batch = 32;
+    o->lr = 2e-3f;
+    o->optimizer = "adam";
+    o->momentum = 0.9f;
+    o->clip = 5.0f;
+    o->schedule = "constant";
+    o->step_size = 1;
+    o->gamma = 0.5f;
+    o->epochs = 1;
+    o->seed = 1;
+}
+
+int train_opts_declare(train_opts *o, cli_option *opts, int n)
+{
+    const cli_option common[] = {
+        {"cell", CLI_STRING, &o->cell, "rnn | rnn_relu | lstm | gru (default lstm)"},
+        {"hidden", CLI_INT, &o->hidden, "hidden units per layer"},
+        {"layers", CLI_INT, &o->layers, "stacked recurrent layers"},
+        {"bidirectional", CLI_FLAG, &o->bidirectional, "two directions"},
+        {"dropout", CLI_FLOAT, &o->dropout, "dropout between layers and before the head"},
+        {"batch", CLI_INT, &o->batch, "sequences per batch"},
+        {"lr", CLI_FLOAT, &o->lr, "learning rate"},
+        {"optimizer", CLI_STRING, &o->optimizer, "sgd | adam | adamw | rmsprop (default adam)"},
+        {"momentum", CLI_FLOAT, &o->momentum, "momentum for sgd and rmsprop (default 0.9)"},
+        {"weight-decay", CLI_FLOAT, &o->weight_decay, "weight decay"},
+        {"clip", CLI_FLOAT, &o->clip, "clip gradients to this global norm (0: off; default 5)"},
+        {"schedule", CLI_STRING, &o->schedule, "constant | step | cosine | plateau"},
+        {"warmup", CLI_INT, &o->warmup, "warm-up steps (cosine)"},
+        {"step-size", CLI_INT, &o->step_size, "evaluations between decays (step)"},
+        {"gamma", CLI_FLOAT, &o->gamma, "decay factor (step, plateau; default 0.5)"},
+        {"epochs", CLI_INT, &o->epochs, "passes over the training data"},
+        {"steps", CLI_INT, &o->steps, "training steps (overrides --epochs)"},
+        {"eval-every", CLI_INT, &o->eval_every, "steps between validations (default: each epoch)"},
+        {"patience", CLI_INT, &o->patience, "stop after this many validations without improvement"},
+        {"seed", CLI_INT, &o->seed, "random seed"},
+        {"threads", CLI_INT, &o->threads, "threads (default: all cores)"},
+        {"out", CLI_STRING, &o->out, "model file to write (checkpoint: OUT.ckpt)"},
+        {"resume", CLI_STRING, &o->resume, "continue from this checkpoint"},
+        {"checkpoint-every", CLI_INT, &o->checkpoint_every,
+         "steps between checkpoints (default: at each validation)"},
+        {"log", CLI_STRING, &o->log, "append each step's loss to this CSV file"},
+        {"quiet", CLI_FLAG, &o->quiet, "no progress output"},
+        {"json", CLI_FLAG, &o->json, "print the final metrics as one JSON line"},
+    };
+    for (size_t i = 0; i < sizeof common / sizeof common[0]; i++) opts[n++] = common[i];
+    return n;
+}
+
+int train_opts_check(const char *cmd, const train_opts *o, rc_cell_kind *cell)
+{
+    static const char *cells[] = {"rnn", "rnn_relu", "lstm", "gru"};
+    static const rc_cell_kind kinds[] = {RC_CELL_RNN_TANH, RC_CELL_RNN_RELU, RC_CELL_LSTM,
+                                         RC_CELL_GRU};
+    int found = -1;
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(o->cell, cells[i])) found = i;
+    if (found < 0) return cli_error(cmd, "--cell must be rnn, rnn_relu, lstm or gru, not '%s'", o->cell);
+    *cell = kinds[found];
+    if (o->hidden < 1 || o->layers < 1 || o->batch < 1)
+        return cli_error(cmd, "--hidden, --layers and --batch must be at least 1");
+    if (!(o->dropout >= 0 && o->dropout < 1)) return cli_error(cmd, "--dropout must be in [0, 1)");
+    if (!(o->lr > 0)) return cli_error(cmd, "--lr must be positive");
+    if (o->epochs < 1 && o->steps < 1) return cli_error(cmd, "--epochs or --steps must be at least 1");
+    if (o->clip < 0) return cli_error(cmd, "--clip must be >= 0");
+    const char *sch[] = {"constant", "step", "cosine", "plateau"};
+    int ok = 0;
+    for (int i = 0; i < 4; i++) ok |= !strcmp(o->schedule, sch[i]);
+    if (!ok) return cli_error(cmd, "--schedule must be constant, step, cosine or plateau");
+    const char *opt[] = {"sgd", "adam", "adamw", "rmsprop"};
+    ok = 0;
+    for (int i = 0; i < 4; i++) ok |= !strcmp(o->optimizer, opt[i]);
+    if (!ok) return cli_error(cmd, "--optimizer must be sgd, adam, adamw or rmsprop");
+    if (!o->out && !o->resume) return cli_error(cmd, "--out MODEL is required");
+    return 0;
+}
+
+int trainer_init(trainer *tr, const char *cmd, const train_opts *o, rc_params *ps,
+                 int64_t steps_per_epoch)
+{
+    memset(tr, 0, sizeof *tr);
+    tr->o = o;
+    tr->params = ps;
+    tr->steps_per_epoch = steps_per_epoch < 1 ? 1 : steps_per_epoch;
+    tr->total_steps = o->steps > 0 ? o->steps : (int64_t)o->epochs * tr->steps_per_epoch;
+    tr->best_valid = INFINITY;
+    tr->best_step = -1;
+    rc_optim_kind k = !strcmp(o->optimizer, "sgd")     ? RC_OPTIM_SGD
+                      : !strcmp(o->optimizer, "adamw") ? RC_OPTIM_ADAMW
+                      : !strcmp(o->optimizer, "rmsprop") ? RC_OPTIM_RMSPROP
+                                                         : RC_OPTIM_ADAM;
+    rc_optim_config oc = rc_optim_defaults(k, o->lr);
+    oc.weight_decay = o->weight_decay;
+    if (k == RC_OPTIM_SGD || k == RC_OPTIM_RMSPROP) oc.momentum = o->momentum;
+    rc_status s = rc_optim_new(&oc, ps->vars, ps->n, &tr->opt);
+    if (s == RC_OK) {
+        if (!strcmp(o->schedule, "step"))
+            s = rc_schedule_step_decay(&tr->sched, o->lr, o->step_size, o->gamma);
+        else if (!strcmp(o->schedule, "cosine"))
+            s = rc_schedule_cosine(&tr->sched, o->lr, o->lr * 0.01, o->warmup, tr->total_steps);
+        else if (!strcmp(o->schedule, "plateau"))
+            s = rc_schedule_plateau(&tr->sched, o->lr, o->gamma, 0, 0, o->lr * 1e-3);
+        else
+            s = rc_schedule_constant(&tr->sched, o->lr);
+    }
+    if (s != RC_OK) return cli_error(cmd, "%s", rc_last_error());
+    tr->tty = isatty(2) && !o->quiet;
+    if (o->log && !(tr->log = fopen(o->log, "a")))
+        return cli_error(cmd, "--log %s: cannot open for appending", o->log);
+    tr->t_start = tr->t_last_log = trainer_now();
+    return 0;
+}
+
+void trainer_free(trainer *tr)
+{
+    if (tr->log) fclose(tr->log);
+    rc_optim_free(tr->opt);
+    free(tr->hist_step);
+    free(tr->hist_train);
+    free(tr->hist_valid);
+    memset(tr, 0, sizeof *tr);
+}
+
+/* The lr for the coming step: cosine follows steps; step decay follows
+ * evaluations (its t is the number of evaluations so far); plateau holds
+ * its own. */
+static double current_lr(const trainer *tr)
+{
+    switch (tr->sched.kind) {
+    case RC_SCHED_COSINE: return rc_schedule_lr(&tr->sched, tr->step);
+    case RC_SCHED_STEP: return rc_schedule_lr(&tr->sched, tr->n_hist);
+    default: return rc_schedule_lr(&tr->sched, 0);
+    }
+}
+
+int trainer_update(trainer *tr, const char *cmd, double loss, double items)
+{
+    if (!isfinite(loss))
+        return cli_error(cmd, "the loss became %g at step %lld; stopping without saving "
+                         "(try a lower --lr or --clip)", loss, (long long)tr->step + 1);
+    if (rc_grads_check_finite(tr->params->vars, tr->params->n) != RC_OK)
+        return cli_error(cmd, "step %lld: %s; stopping without saving (try a lower --lr or --clip)",
+                         (long long)tr->step + 1, rc_last_error());
+    if (tr->o->clip > 0) rc_clip_grad_norm(tr->params->vars, tr->params->n, tr->o->clip, NULL);
+    double lr = current_lr(tr);
+    rc_optim_set_lr(tr->opt, lr);
+    rc_optim_step(tr->opt);
+    if (tr->log) {
+        fprintf(tr->log, "%lld,%.9g,%.9g\n", (long long)tr->step + 1, loss, lr);
+        fflush(tr->log);
+    }
+    tr->last_loss = loss;
+    rc_optim_zero_grad(tr->opt);
+    tr->step++;
+    tr->train_sum += loss;
+    tr->train_count++;
+    tr->items_done += items;
+    return 0;
+}
+
+int trainer_should_eval(const trainer *tr)
+{
+    int64_t every = tr->o->eval_every > 0 ? tr->o->eval_every : tr->steps_per_epoch;
+    return tr->step % every == 0 || tr->step == tr->total_steps;
+}
+
+int trainer_should_checkpoint(const trainer *tr)
+{
+    if (tr->o->checkpoint_every > 0)
+        return tr->step % tr->o->checkpoint_every == 0 || tr->step == tr->total_steps;
+    return trainer_should_eval(tr);
+}
+
+int trainer_record_eval(trainer *tr, double valid_loss)
+{
+    if (tr->n_hist == tr->cap_hist) {
+        int cap = tr->cap_hist ? 2 * tr->cap_hist : 64;
+        float *a = realloc(tr->hist_step, (size_t)cap * sizeof *a);
+        if (a) tr->hist_step = a;
+        float *b = a ? realloc(tr->hist_train, (size_t)cap * sizeof *b) : NULL;
+        if (b) tr->hist_train = b;
+        float *c = b ? realloc(tr->hist_valid, (size_t)cap * sizeof *c) : NULL;
+        if (!c) return 0; /* history is lost, training goes on */
+        tr->hist_valid = c;
+        tr->cap_hist = cap;
+    }
+    tr->hist_step[tr->n_hist] = (float)tr->step;
+    tr->hist_train[tr->n_hist] = tr->train_count ? (float)(tr->train_sum / (double)tr->train_count) : NAN;
+    tr->hist_valid[tr->n_hist] = (float)valid_loss;
+    tr->n_hist++;
+    tr->train_sum = 0;
+    tr->train_count = 0;
+    if (tr->sched.kind == RC_SCHED_PLATEAU) rc_schedule_observe(&tr->sched, valid_loss, NULL);
+    int best = valid_loss < tr->best_valid;
+    if (best) {
+        tr->best_valid = valid_loss;
+        tr->best_step = tr->step;
+        tr->bad_evals = 0;
+    } else if (++tr->bad_evals >= tr->o->patience && tr->o->patience > 0) {
+        tr->stop = 1;
+    }
+    return best;
+}
+
+static void fmt_time(char *buf, size_t n, double s)
+{
+    if (!isfinite(s) || s < 0) snprintf(buf, n, "--");
+    else if (s < 60) snprintf(buf, n, "%.0fs", s);
+    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else snprintf(buf, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
+}
+
+void trainer_progress(trainer *tr, const char *unit, int force_line)
+{
+    if (tr->o->quiet) return;
+    double now = trainer_now(), el = now - tr->t_start;
+    double rate = el > 0 ? tr->items_done / el : 0;
+    /* Training loss averaged since the last validation (the latest step's
+     * right after one). */
+    double loss = tr->train_count ? tr->train_sum / (double)tr->train_count : tr->last_loss;
+    /* Time left from the pace of the steps done in this process. */
+    int64_t done = tr->step - tr->step_at_start;
+    double left = done > 0 ? el / (double)done * (double)(tr->total_steps - tr->step) : NAN;
+    char eta[32], spent[32];
+    fmt_time(eta, sizeof eta, left);
+    fmt_time(spent, sizeof spent, el);
+    double epoch = (double)tr->step / (double)tr->steps_per_epoch;
+    if (tr->tty && !force_line) {
+        if (now - tr->t_last_log < 0.2 && tr->step != tr->total_steps) return;
+        tr->t_last_log = now;
+        int width = 24, fill = (int)((double)width * (double)tr->step / (double)tr->total_steps);
+        char bar[32];
+        for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
+        bar[width] = '\0';
+        fprintf(stderr, "\r[%s] step %lld/%lld  epoch %.2f  loss %.4f  %.1fk %s/s  %s left   ",
+                bar, (long long)tr->step, (long long)tr->total_steps, epoch, loss, rate / 1e3,
+                unit, eta);
+        fflush(stderr);
+    } else {
+        if (!force_line && now - tr->t_last_log < 10.0) return;
+        tr->t_last_log = now;
+        if (tr->tty) fputc('\r', stderr);
+        fprintf(stderr, "step %lld/%lld  epoch %.2f  loss %.4f  %.1fk %s/s  elapsed %s  left %s\n",
+                (long long)tr->step, (long long)tr->total_steps, epoch, loss, rate / 1e3, unit,
+                spent, eta);
+    }
+}
+
+#define MAX_META 160
+
+static const char *num(char *buf, double v)
+{
+    snprintf(buf, 32, "%.17g", v);
+    return buf;
+}
+
+int trainer_save(trainer *tr, const char *path, int n_extra, const char *const *extra_names,
+                 const rc_tensor *const *extra, int n_meta, const char *const *keys,
+                 const char *const *vals)
+{
+    const char *k[MAX_META], *v[MAX_META];
+    char nums[16][32];
+    int m = 0, u = 0;
+    for (int i = 0; i < n_meta && m < MAX_META - 16; i++) k[m] = keys[i], v[m++] = vals[i];
+    k[m] = "train/step", v[m++] = num(nums[u++], (double)tr->step);
+    k[m] = "train/best_valid", v[m++] = num(nums[u++], tr->best_valid);
+    k[m] = "train/best_step", v[m++] = num(nums[u++], (double)tr->best_step);
+    k[m] = "train/bad_evals", v[m++] = num(nums[u++], (double)tr->bad_evals);
+    k[m] = "train/train_sum", v[m++] = num(nums[u++], tr->train_sum);
+    k[m] = "train/train_count", v[m++] = num(nums[u++], (double)tr->train_count);
+    double ss[RC_SCHEDULE_STATE_N];
+    char skeys[RC_SCHEDULE_STATE_N][48];
+    rc_schedule_get_state(&tr->sched, ss);
+    for (int i = 0; i < RC_SCHEDULE_STATE_N; i++) {
+        snprintf(skeys[i], sizeof skeys[i], "sched/%s", rc_schedule_state_name(i));
+        k[m] = skeys[i], v[m++] = num(nums[u++], ss[i]);
+    }
+    /* History as tensors (at least one element each). */
+    int hn = tr->n_hist > 0 ? tr->n_hist : 1;
+    float zero = NAN;
+    rc_tensor h[3] = {{tr->n_hist ? tr->hist_step : &zero, 1, {hn}, (size_t)hn},
+                      {tr->n_hist ? tr->hist_train : &zero, 1, {hn}, (size_t)hn},
+                      {tr->n_hist ? tr->hist_valid : &zero, 1, {hn}, (size_t)hn}};
+    const char *names[64];
+    const rc_tensor *ts[64];
+    int n = 0;
+    for (int i = 0; i < n_extra && n < 60; i++) names[n] = extra_names[i], ts[n++] = extra[i];
+    char hcount[32];
+    k[m] = "train/history", v[m++] = num(hcount, (double)tr->n_hist);
+    names[n] = "history/step", ts[n++] = &h[0];
+    names[n] = "history/train", ts[n++] = &h[1];
+    names[n] = "history/valid", ts[n++] = &h[2];
+    if (rc_checkpoint_save(path, tr->params, tr->opt, n, names, ts, m, k, v) != RC_OK)
+        return cli_error("train", "%s", rc_last_error());
+    return 0;
+}
+
+static int meta_num(const char *cmd, const rc_safetensors *st, const char *key, double *out)
+{
+    const char *s = rc_safetensors_meta(st, key);
+    char *end;
+    if (!s) return cli_error(cmd, "%s: not a checkpoint (no %s)", rc_safetensors_path(st), key);
+    *out = strtod(s, &end);
+    if (*end) return cli_error(cmd, "%s: %s is '%s', not a number", rc_safetensors_path(st), key, s);
+    return 0;
+}
+
+int trainer_restore(trainer *tr, const char *cmd, const rc_safetensors *st)
+{
+    double v[7];
+    const char *keys[] = {"train/step", "train/best_valid", "train/best_step", "train/bad_evals",
+                          "train/train_sum", "train/train_count", "train/history"};
+    for (int i = 0; i < 7; i++)
+        if (meta_num(cmd, st, keys[i], &v[i])) return 1;
+    tr->step = tr->step_at_start = (int64_t)v[0];
+    tr->best_valid = v[1];
+    tr->best_step = (int64_t)v[2];
+    tr->bad_evals = (int64_t)v[3];
+    tr->train_sum = v[4];
+    tr->train_count = (int64_t)v[5];
+    double ss[RC_SCHEDULE_STATE_N];
+    for (int i = 0; i < RC_SCHEDULE_STATE_N; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "sched/%s", rc_schedule_state_name(i));
+        if (meta_num(cmd, st, key, &ss[i])) return 1;
+    }
+    if (rc_schedule_set_state(&tr->sched, ss) != RC_OK ||
+        rc_checkpoint_load_params(st, tr->params) != RC_OK ||
+        rc_checkpoint_load_optim(st, tr->opt) != RC_OK)
+        return cli_error(cmd, "%s", rc_last_error());
+    int n = (int)v[6];
+    if (n > 0) {
+        rc_tensor h[3];
+        const char *names[3] = {"history/step", "history/train", "history/valid"};
+        for (int i = 0; i < 3; i++) {
+            int s[1] = {n};
+            if (rc_safetensors_get_expect(st, names[i], 1, s, &h[i]) != RC_OK) {
+                for (int j = 0; j < i; j++) rc_tensor_free(&h[j]);
+                return cli_error(cmd, "%s", rc_last_error());
+            }
+        }
+        tr->hist_step = h[0].data, tr->hist_train = h[1].data, tr->hist_valid = h[2].data;
+        tr->n_hist = tr->cap_hist = n;
+    }
+    return 0;
+}
+
+void trainer_plot(const trainer *tr, const char *out, const char *ylabel)
+{
+    (void)tr, (void)out, (void)ylabel; /* drawn once the plot module lands */
+}

@@ -1,0 +1,90 @@
+/* trainer.h - what every task's training loop shares: the common flags,
+ * the optimizer and schedule built from them, the update after backward
+ * (NaN guard, clipping, learning rate, step), progress output, validation
+ * history with early stopping, and saving/restoring all of it in a
+ * checkpoint so that a resumed run continues exactly. */
+#ifndef RECUR_TRAINER_H
+#define RECUR_TRAINER_H
+
+#include "recur.h"
+
+#include <stdio.h>
+
+#include "../cli/cli.h"
+
+/* Flags named the same way across tasks. */
+typedef struct train_opts {
+    const char *cell;       /* rnn | rnn_relu | lstm | gru */
+    int hidden, layers, bidirectional;
+    float dropout;
+    int batch;
+    float lr;
+    const char *optimizer;  /* sgd | adam | adamw | rmsprop */
+    float momentum, weight_decay, clip;
+    const char *schedule;   /* constant | step | cosine | plateau */
+    int warmup, step_size;
+    float gamma;
+    int epochs, steps;      /* steps > 0 overrides epochs */
+    int eval_every;         /* steps between validations (0: each epoch) */
+    int patience;           /* evaluations without improvement before stopping (0: never) */
+    int seed, threads, quiet, json;
+    const char *out;        /* the model file; the checkpoint is OUT.ckpt */
+    const char *resume;     /* a checkpoint to continue from */
+    int checkpoint_every;   /* steps between checkpoints (0: at each validation) */
+    const char *log;        /* append "step,loss,lr" for every step to this file */
+} train_opts;
+
+void train_opts_defaults(train_opts *o);
+/* Appends the common options to opts[] (from *n on); returns the new count. */
+int train_opts_declare(train_opts *o, cli_option *opts, int n);
+/* Checks values and parses the cell name. */
+int train_opts_check(const char *cmd, const train_opts *o, rc_cell_kind *cell);
+
+/* The running state of a training loop. */
+typedef struct trainer {
+    const train_opts *o;
+    rc_params *params;
+    rc_optim *opt;
+    rc_schedule sched;
+    int64_t step, total_steps, steps_per_epoch;
+    /* validation history (one entry per evaluation) and training loss
+     * averaged over the steps since the previous evaluation */
+    int n_hist, cap_hist;
+    float *hist_step, *hist_train, *hist_valid;
+    double train_sum;
+    int64_t train_count;
+    double best_valid;
+    int64_t best_step, bad_evals;
+    int stop; /* set by early stopping */
+    /* progress */
+    double t_start, t_last_log;
+    int64_t step_at_start; /* the step this process started from */
+    double items_done; /* tokens (or examples) since start of this process */
+    int tty;
+    double last_loss;  /* the latest step's loss, for the progress line */
+    FILE *log;
+} trainer;
+
+int trainer_init(trainer *tr, const char *cmd, const train_opts *o, rc_params *ps,
+                 int64_t steps_per_epoch);
+void trainer_free(trainer *tr);
+/* After backward: NaN guard, clip, lr, optimizer step, zero grads. Returns
+ * 0, or 1 with an error printed (the run must stop without saving). */
+int trainer_update(trainer *tr, const char *cmd, double loss, double items);
+/* Is it time to validate (or to write a checkpoint) after this step? */
+int trainer_should_eval(const trainer *tr);
+int trainer_should_checkpoint(const trainer *tr);
+/* Records a validation loss; returns 1 when it is the best so far. */
+int trainer_record_eval(trainer *tr, double valid_loss);
+/* Prints progress (a bar on a terminal, a log line now and then off one). */
+void trainer_progress(trainer *tr, const char *unit, int force_line);
+/* Checkpoint metadata/tensors: the training position and history. */
+int trainer_save(trainer *tr, const char *path, int n_extra, const char *const *extra_names,
+                 const rc_tensor *const *extra, int n_meta, const char *const *keys,
+                 const char *const *vals);
+int trainer_restore(trainer *tr, const char *cmd, const rc_safetensors *st);
+/* Draws the loss curves next to the model: OUT.loss.png. */
+void trainer_plot(const trainer *tr, const char *out, const char *ylabel);
+double trainer_now(void);
+
+#endif
