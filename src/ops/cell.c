@@ -1,0 +1,648 @@
+/* cell.c - what the three recurrent cells share: checking the arguments,
+ * the time loop, variable lengths, and every matrix product. The cells'
+ * own arithmetic (gate nonlinearities and state update) is in rnn.c,
+ * lstm.c and gru.c.
+ *
+ * Forward of a sequence of T steps, batch B:
+ *   1. the input projection of all steps at once, one matrix multiply:
+ *        gates [T*B x G*H] = X [T*B x I] W_ih^T + bias
+ *   2. for each step s: the hidden product of that step's rows,
+ *        gates[s] += h_{s} W_hh^T          (GRU: into a scratch, see gru.c)
+ *      then the cell's kernel turns gates[s] into activations in place and
+ *      writes the new state (LSTM with projection: h = m W_hr^T after it).
+ * Backward walks the steps in reverse with the kernels' backward and one
+ * small product per step (dh_{s} = dpre[s] W_hh); the weight gradients,
+ * the bias gradients and dX are then each ONE product (or sum) over all
+ * steps, from the per-step gate gradients kept in one [T*B x G*H] array.
+ *
+ * Variable lengths (PyTorch's packed sequences): row b is active at step
+ * s when s < len[b]. The matrix products cover all B rows; the kernels run
+ * on the runs of active rows; an inactive row keeps its state, outputs
+ * zero, and in backward passes its state gradient through unchanged.
+ * Reverse reads row b at t = len[b]-1-s on step s: its input rows are
+ * first gathered into step order, so the loop itself only ever runs
+ * forward. The step op is the same machinery with T = 1, len[b] = 0 for a
+ * masked row, and no y.
+ *
+ * One node holds all outputs back to back (y [T x B x P], h_n [B x P],
+ * c_n [B x H]); they are returned as rc_view's of it, so their gradients
+ * meet in the node's gradient, where backward reads them. */
+#include "../internal.h"
+#include "cell.h"
+
+#include <string.h>
+
+int rc_cell_gates(rc_cell_kind kind)
+{
+    switch (kind) {
+    case RC_CELL_RNN_TANH:
+    case RC_CELL_RNN_RELU: return 1;
+    case RC_CELL_LSTM: return 4;
+    case RC_CELL_GRU: return 3;
+    }
+    return 0;
+}
+
+/* PyTorch's mode names (torch.nn.RNNBase.mode). */
+const char *rc_cell_name(rc_cell_kind kind)
+{
+    switch (kind) {
+    case RC_CELL_RNN_TANH: return "RNN_TANH";
+    case RC_CELL_RNN_RELU: return "RNN_RELU";
+    case RC_CELL_LSTM: return "LSTM";
+    case RC_CELL_GRU: return "GRU";
+    }
+    return "unknown";
+}
+
+/* Everything forward computed that backward needs. Arrays are in step
+ * order (row s*B + b is row b at step s); all live in the tape's arena. */
+typedef struct cell_ctx {
+    rc_cell_kind kind;
+    int T, B, I, H, P, G;
+    int reverse, has_y;
+    int max_len;       /* no row is active at steps >= max_len */
+    int32_t *len;      /* [B] steps of each row (0: a masked row of the step op) */
+    rc_var *x, *h0, *c0, *w_ih, *w_hh, *b_ih, *b_hh, *w_hr;
+    const float *xs;   /* [T*B x I] the input in step order (x itself unless reverse) */
+    float *gates;      /* [T*B x GH] gate activations */
+    float *hs;         /* [(T+1)*B x P] hs[0] = h0, hs[s+1] = h after step s */
+    float *cs;         /* LSTM [(T+1)*B x H] likewise for c */
+    float *ms;         /* LSTM with projection [T*B x H]: o*tanh(c), 0 on inactive rows */
+    float *hn;         /* GRU [T*B x H]: W_hn h + b_hn */
+    float *b_hn;       /* GRU [H]: b_hn, or zeros */
+} cell_ctx;
+
+static int is_lstm(const cell_ctx *c) { return c->kind == RC_CELL_LSTM; }
+static int is_gru(const cell_ctx *c) { return c->kind == RC_CELL_GRU; }
+static int is_relu(const cell_ctx *c) { return c->kind == RC_CELL_RNN_RELU; }
+
+/* Where the output of row b at step s goes: its time position. */
+static int time_of(const cell_ctx *c, int s, int b)
+{
+    return c->reverse ? c->len[b] - 1 - s : s;
+}
+
+/* The next run [*lo, *hi) of rows active at step s, searching from *hi;
+ * 0 when there is none. Use: for (lo = hi = 0; next_run(c, s, &lo, &hi);) */
+static int next_run(const cell_ctx *c, int s, int *lo, int *hi)
+{
+    int b = *hi;
+    while (b < c->B && c->len[b] <= s) b++;
+    if (b >= c->B) return 0;
+    *lo = b;
+    while (b < c->B && c->len[b] > s) b++;
+    *hi = b;
+    return 1;
+}
+
+/* ------------------------------------------------------------ forward -- */
+
+/* The biases that go into the input projection: b_ih + b_hh (for the GRU,
+ * b_hh's n block stays out: it goes inside r * (...)). NULL if none. */
+static float *input_bias(rc_tape *t, const cell_ctx *c)
+{
+    int GH = c->G * c->H;
+    if (!c->b_ih && !c->b_hh) return NULL;
+    float *bias = rc_tape_alloc(t, (size_t)GH * sizeof *bias);
+    if (!bias) return NULL;
+    int folded = is_gru(c) ? 2 * c->H : GH;
+    for (int j = 0; j < GH; j++) {
+        float v = c->b_ih ? c->b_ih->value.data[j] : 0.0f;
+        if (c->b_hh && j < folded) v += c->b_hh->value.data[j];
+        bias[j] = v;
+    }
+    return bias;
+}
+
+/* The input in step order for reverse: row b's step s is x at time
+ * len[b]-1-s, and zeros past its length. NULL when out of memory. */
+static const float *gather_reversed(rc_tape *t, const cell_ctx *c)
+{
+    const int T = c->T, B = c->B, I = c->I;
+    float *xs = rc_tape_alloc(t, (size_t)T * B * I * sizeof(float));
+    if (!xs) return NULL;
+    for (int s = 0; s < T; s++)
+        for (int b = 0; b < B; b++) {
+            float *dst = xs + ((size_t)s * B + b) * I;
+            if (s < c->len[b])
+                memcpy(dst, c->x->value.data + ((size_t)time_of(c, s, b) * B + b) * I,
+                       (size_t)I * sizeof(float));
+            else
+                memset(dst, 0, (size_t)I * sizeof(float));
+        }
+    return xs;
+}
+
+/* The cell's forward kernel on rows [lo, lo+n) of step s. g holds the
+ * step's pre-activations (GRU: the input side; hh the hidden side). */
+static void kernel_forward(cell_ctx *c, int s, int lo, int n, float *g, const float *hh)
+{
+    const int H = c->H, GH = c->G * c->H, P = c->P;
+    const size_t BP = (size_t)c->B * P, BH = (size_t)c->B * H;
+    const size_t rg = (size_t)lo * GH, rh = (size_t)lo * H, rp = (size_t)lo * P;
+    const float *hp = c->hs + s * BP;
+    float *hc = c->hs + (s + 1) * BP;
+    switch (c->kind) {
+    case RC_CELL_RNN_TANH:
+    case RC_CELL_RNN_RELU:
+        rc_rnn_step_forward(n, H, is_relu(c), g + rg, hc + rp);
+        break;
+    case RC_CELL_LSTM: /* m is h itself, or goes through W_hr afterwards */
+        rc_lstm_step_forward(n, H, g + rg, c->cs + s * BH + rh, c->cs + (s + 1) * BH + rh,
+                             c->w_hr ? c->ms + s * BH + rh : hc + rp);
+        break;
+    case RC_CELL_GRU:
+        rc_gru_step_forward(n, H, g + rg, hh + rg, c->b_hn, hp + rp, c->hn + s * BH + rh,
+                            hc + rp);
+        break;
+    }
+}
+
+/* Runs the sequence; y (if has_y), h_n and c_n (LSTM) are written into
+ * out. Returns 0 (tape failed) when out of memory. The input's padding
+ * (x past a row's length) is never used, but it goes through the input
+ * multiply like the rest and must be finite. */
+static int cell_forward(rc_tape *t, cell_ctx *c, float *out)
+{
+    const int T = c->T, B = c->B, I = c->I, H = c->H, P = c->P, GH = c->G * c->H;
+    const size_t TB = (size_t)T * (size_t)B, BP = (size_t)B * P, BH = (size_t)B * H;
+    const int proj = c->w_hr != NULL;
+    float *y = c->has_y ? out : NULL;
+    float *h_n = out + (c->has_y ? TB * P : 0), *c_n = h_n + BP;
+
+    c->gates = rc_tape_alloc(t, TB * GH * sizeof(float));
+    c->hs = rc_tape_alloc(t, (TB + B) * P * sizeof(float));
+    if (!c->gates || !c->hs) return 0;
+    float *hh = NULL;
+    if (is_lstm(c)) {
+        c->cs = rc_tape_alloc(t, (TB + B) * H * sizeof(float));
+        if (!c->cs) return 0;
+        if (proj && !(c->ms = rc_tape_alloc(t, TB * H * sizeof(float)))) return 0;
+    }
+    if (is_gru(c)) {
+        c->hn = rc_tape_alloc(t, TB * H * sizeof(float));
+        c->b_hn = rc_tape_alloc(t, (size_t)H * sizeof(float));
+        hh = rc_tape_alloc(t, (size_t)B * GH * sizeof(float));
+        if (!c->hn || !c->b_hn || !hh) return 0;
+        for (int j = 0; j < H; j++)
+            c->b_hn[j] = c->b_hh ? c->b_hh->value.data[2 * H + j] : 0.0f;
+    }
+
+    c->xs = c->reverse ? gather_reversed(t, c) : c->x->value.data;
+    if (!c->xs) return 0;
+
+    /* 1. The input projection of every step: one multiply. */
+    float *bias = input_bias(t, c);
+    if ((c->b_ih || c->b_hh) && !bias) return 0;
+    if (bias)
+        for (size_t r = 0; r < TB; r++) memcpy(c->gates + r * GH, bias, (size_t)GH * sizeof(float));
+    rc_gemm(0, 1, (int)TB, GH, I, 1.0f, c->xs, I, c->w_ih->value.data, I, bias ? 1.0f : 0.0f,
+            c->gates, GH);
+
+    if (c->h0) memcpy(c->hs, c->h0->value.data, BP * sizeof(float));
+    else memset(c->hs, 0, BP * sizeof(float));
+    if (is_lstm(c)) {
+        if (c->c0) memcpy(c->cs, c->c0->value.data, BH * sizeof(float));
+        else memset(c->cs, 0, BH * sizeof(float));
+    }
+    /* y stays zero where a row has ended (or, reversed, not yet begun). */
+    int padded = 0;
+    for (int b = 0; b < B; b++) padded |= c->len[b] < T;
+    if (y && padded) memset(y, 0, TB * P * sizeof(float));
+
+    /* 2. The time loop. */
+    const float *w_hh = c->w_hh->value.data;
+    for (int s = 0; s < T; s++) {
+        const float *hp = c->hs + s * BP;
+        float *hc = c->hs + (s + 1) * BP;
+        float *g = c->gates + s * (size_t)B * GH;
+        float *ms = proj ? c->ms + s * BH : NULL;
+        int lo, hi;
+        if (s < c->max_len) {
+            if (is_gru(c)) /* the hidden side stays apart: r multiplies its n block */
+                rc_gemm(0, 1, B, GH, P, 1.0f, hp, P, w_hh, P, 0.0f, hh, GH);
+            else
+                rc_gemm(0, 1, B, GH, P, 1.0f, hp, P, w_hh, P, 1.0f, g, GH);
+            for (lo = hi = 0; next_run(c, s, &lo, &hi);) kernel_forward(c, s, lo, hi - lo, g, hh);
+        }
+        /* Rows not running at this step keep their state. They have no m
+         * (zero, as W_hr's gradient multiplies it); their h is copied after
+         * the projection, which covers all rows. */
+        for (int b = 0; b < B; b++) {
+            if (s < c->len[b]) continue;
+            if (ms) memset(ms + (size_t)b * H, 0, (size_t)H * sizeof(float));
+            if (is_lstm(c))
+                memcpy(c->cs + (s + 1) * BH + (size_t)b * H, c->cs + s * BH + (size_t)b * H,
+                       (size_t)H * sizeof(float));
+        }
+        if (proj && s < c->max_len)
+            rc_gemm(0, 1, B, P, H, 1.0f, ms, H, c->w_hr->value.data, H, 0.0f, hc, P);
+        for (int b = 0; b < B; b++) {
+            if (s >= c->len[b])
+                memcpy(hc + (size_t)b * P, hp + (size_t)b * P, (size_t)P * sizeof(float));
+            else if (y)
+                memcpy(y + ((size_t)time_of(c, s, b) * B + b) * P, hc + (size_t)b * P,
+                       (size_t)P * sizeof(float));
+        }
+    }
+    memcpy(h_n, c->hs + T * BP, BP * sizeof(float));
+    if (is_lstm(c)) memcpy(c_n, c->cs + T * BH, BH * sizeof(float));
+    return 1;
+}
+
+/* ----------------------------------------------------------- backward -- */
+
+/* acc[j] += sum over rows of d[r][j]: a bias gradient. */
+static void add_column_sums(float *acc, const float *d, size_t rows, int cols)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *dr = d + r * cols;
+        for (int j = 0; j < cols; j++) acc[j] += dr[j];
+    }
+}
+
+/* The cell's backward kernel on rows [lo, lo+n) of step s: from dm (the
+ * gradient of the cell's output m: h, or what W_hr projects), dh (of h;
+ * the GRU needs it apart from dm) and dc (LSTM, of c; becomes that of the
+ * previous c) to dX and dHH (the gradients of the gates' input and hidden
+ * sides) and, for the GRU, dh_prev's part that skips W_hh. */
+static void kernel_backward(const cell_ctx *c, int s, int lo, int n, const float *dm,
+                            const float *dh, float *dc, float *dh_prev, float *dX, float *dHH)
+{
+    const int H = c->H, GH = c->G * c->H, P = c->P;
+    const size_t BP = (size_t)c->B * P, BH = (size_t)c->B * H;
+    const size_t rg = (size_t)lo * GH, rh = (size_t)lo * H, rp = (size_t)lo * P;
+    const float *g = c->gates + s * (size_t)c->B * GH + rg;
+    const float *hp = c->hs + s * BP, *hc = hp + BP;
+    switch (c->kind) {
+    case RC_CELL_RNN_TANH:
+    case RC_CELL_RNN_RELU:
+        rc_rnn_step_backward(n, H, is_relu(c), hc + rp, dm + rh, dX + rg);
+        break;
+    case RC_CELL_LSTM:
+        rc_lstm_step_backward(n, H, g, c->cs + s * BH + rh, c->cs + (s + 1) * BH + rh, dm + rh,
+                              dc + rh, dX + rg);
+        break;
+    case RC_CELL_GRU:
+        rc_gru_step_backward(n, H, g, c->hn + s * BH + rh, hp + rp, dh + rp, dh_prev + rp,
+                             dX + rg, dHH + rg);
+        break;
+    }
+}
+
+static void cell_backward(rc_tape *t, rc_var *out)
+{
+    cell_ctx *c = out->ctx;
+    const int T = c->T, B = c->B, I = c->I, H = c->H, P = c->P, GH = c->G * c->H;
+    const size_t TB = (size_t)T * (size_t)B, BP = (size_t)B * P, BH = (size_t)B * H;
+    const int proj = c->w_hr != NULL;
+    const float *dy = c->has_y ? out->grad : NULL;
+    const float *dh_n = out->grad + (c->has_y ? TB * P : 0), *dc_n = dh_n + BP;
+
+    /* dX: gradient of the input side of the gates, every step; dHH: of the
+     * hidden side (the same array but for the GRU, whose n block differs). */
+    float *dX = rc_tape_alloc(t, TB * GH * sizeof(float));
+    float *dHH = is_gru(c) ? rc_tape_alloc(t, TB * GH * sizeof(float)) : dX;
+    float *dh = rc_tape_alloc(t, BP * sizeof(float));
+    float *dh_prev = rc_tape_alloc(t, BP * sizeof(float));
+    float *dc = is_lstm(c) ? rc_tape_alloc(t, BH * sizeof(float)) : NULL;
+    float *dm = proj ? rc_tape_alloc(t, BH * sizeof(float)) : NULL;
+    float *dhs = proj ? rc_tape_alloc(t, TB * P * sizeof(float)) : NULL; /* dL/dh per step */
+    if (!dX || !dHH || !dh || !dh_prev || (is_lstm(c) && !dc) || (proj && (!dm || !dhs)))
+        return;
+    memcpy(dh, dh_n, BP * sizeof(float));
+    if (dc) memcpy(dc, dc_n, BH * sizeof(float));
+
+    const float *w_hh = c->w_hh->value.data;
+    for (int s = T - 1; s >= 0; s--) {
+        float *dXs = dX + s * (size_t)B * GH, *dHs = dHH + s * (size_t)B * GH;
+        float *dhs_s = proj ? dhs + s * BP : NULL;
+        int lo, hi;
+        if (s >= c->max_len) { /* nothing happened at this step */
+            memset(dXs, 0, (size_t)B * GH * sizeof(float));
+            if (dHs != dXs) memset(dHs, 0, (size_t)B * GH * sizeof(float));
+            if (dhs_s) memset(dhs_s, 0, BP * sizeof(float));
+            continue;
+        }
+        /* The gradient of this step's output joins that of the state. */
+        for (int b = 0; b < B; b++) {
+            int active = s < c->len[b];
+            if (dy && active) {
+                const float *src = dy + ((size_t)time_of(c, s, b) * B + b) * P;
+                float *dst = dh + (size_t)b * P;
+                for (int j = 0; j < P; j++) dst[j] += src[j];
+            }
+            /* dh_prev: inactive rows pass theirs through; on active rows
+             * only the GRU has a part that skips W_hh (its kernel sets it). */
+            if (!active)
+                memcpy(dh_prev + (size_t)b * P, dh + (size_t)b * P, (size_t)P * sizeof(float));
+            else if (!is_gru(c))
+                memset(dh_prev + (size_t)b * P, 0, (size_t)P * sizeof(float));
+        }
+        /* The gradient of m, the cell's output before the projection. */
+        const float *dmv = dh;
+        if (proj) {
+            for (int b = 0; b < B; b++) {
+                float *dst = dhs_s + (size_t)b * P;
+                if (s < c->len[b]) memcpy(dst, dh + (size_t)b * P, (size_t)P * sizeof(float));
+                else memset(dst, 0, (size_t)P * sizeof(float));
+            }
+            rc_gemm(0, 0, B, H, P, 1.0f, dhs_s, P, c->w_hr->value.data, H, 0.0f, dm, H);
+            dmv = dm;
+        }
+        for (lo = hi = 0; next_run(c, s, &lo, &hi);)
+            kernel_backward(c, s, lo, hi - lo, dmv, dh, dc, dh_prev, dXs, dHs);
+        for (int b = 0; b < B; b++)
+            if (s >= c->len[b]) {
+                memset(dXs + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
+                if (dHs != dXs) memset(dHs + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
+            }
+        /* dh_{s} += dpre[s] W_hh (not needed past h0 unless h0 wants it). */
+        if (s > 0 || rc_needs_grad(c->h0))
+            rc_gemm(0, 0, B, P, GH, 1.0f, dHs, GH, w_hh, P, 1.0f, dh_prev, P);
+        float *tmp = dh;
+        dh = dh_prev;
+        dh_prev = tmp;
+    }
+
+    /* The weights, biases and input: one product (or sum) each. */
+    if (rc_needs_grad(c->w_ih)) {
+        float *d = rc_grad_of(t, c->w_ih);
+        if (!d) return;
+        rc_gemm(1, 0, GH, I, (int)TB, 1.0f, dX, GH, c->xs, I, 1.0f, d, I);
+    }
+    if (rc_needs_grad(c->b_ih)) {
+        float *d = rc_grad_of(t, c->b_ih);
+        if (!d) return;
+        add_column_sums(d, dX, TB, GH);
+    }
+    if (rc_needs_grad(c->w_hh)) {
+        float *d = rc_grad_of(t, c->w_hh);
+        if (!d) return;
+        rc_gemm(1, 0, GH, P, (int)TB, 1.0f, dHH, GH, c->hs, P, 1.0f, d, P);
+    }
+    if (rc_needs_grad(c->b_hh)) {
+        float *d = rc_grad_of(t, c->b_hh);
+        if (!d) return;
+        add_column_sums(d, dHH, TB, GH);
+    }
+    if (proj && rc_needs_grad(c->w_hr)) {
+        float *d = rc_grad_of(t, c->w_hr);
+        if (!d) return;
+        rc_gemm(1, 0, P, H, (int)TB, 1.0f, dhs, P, c->ms, H, 1.0f, d, H);
+    }
+    if (rc_needs_grad(c->x)) {
+        float *d = rc_grad_of(t, c->x);
+        if (!d) return;
+        if (!c->reverse) {
+            rc_gemm(0, 0, (int)TB, I, GH, 1.0f, dX, GH, c->w_ih->value.data, I, 1.0f, d, I);
+        } else { /* into step order, then back to each row's time positions */
+            float *dxs = rc_tape_alloc(t, TB * I * sizeof(float));
+            if (!dxs) return;
+            rc_gemm(0, 0, (int)TB, I, GH, 1.0f, dX, GH, c->w_ih->value.data, I, 0.0f, dxs, I);
+            for (int s = 0; s < T; s++)
+                for (int b = 0; b < B; b++) {
+                    if (s >= c->len[b]) continue;
+                    const float *src = dxs + ((size_t)s * B + b) * I;
+                    float *dst = d + ((size_t)time_of(c, s, b) * B + b) * I;
+                    for (int j = 0; j < I; j++) dst[j] += src[j];
+                }
+        }
+    }
+    if (rc_needs_grad(c->h0)) {
+        float *d = rc_grad_of(t, c->h0);
+        if (!d) return;
+        for (size_t k = 0; k < BP; k++) d[k] += dh[k];
+    }
+    if (rc_needs_grad(c->c0)) {
+        float *d = rc_grad_of(t, c->c0);
+        if (!d) return;
+        for (size_t k = 0; k < BH; k++) d[k] += dc[k];
+    }
+}
+
+/* ------------------------------------------------- checks, the two ops -- */
+
+static const rc_op op_sequence[4] = {
+    {"rnn_tanh_sequence", cell_backward},
+    {"rnn_relu_sequence", cell_backward},
+    {"lstm_sequence", cell_backward},
+    {"gru_sequence", cell_backward},
+};
+static const rc_op op_step[4] = {
+    {"rnn_tanh_step", cell_backward},
+    {"rnn_relu_step", cell_backward},
+    {"lstm_step", cell_backward},
+    {"gru_step", cell_backward},
+};
+
+static int is_2d(const rc_var *v, int d0, int d1)
+{
+    return v->value.ndim == 2 && v->value.shape[0] == d0 && v->value.shape[1] == d1;
+}
+
+/* Checks the weights and states against x's B and I; fills c's sizes and
+ * inputs. Returns 0 (tape failed, the message naming `op`) on a mismatch. */
+static int check_cell(rc_tape *t, const char *op, rc_cell_kind kind, const rc_cell_weights *w,
+                      int B, int I, rc_var *h0, rc_var *c0, const rc_var *x, cell_ctx *c)
+{
+    int G = rc_cell_gates(kind);
+    if (!G) {
+        rc_tape_fail(t, RC_ERR_ARG, "%s: unknown cell kind %d", op, (int)kind);
+        return 0;
+    }
+    if (!w || !w->w_ih || !w->w_hh) {
+        rc_tape_fail(t, RC_ERR_ARG, "%s: %s NULL (a %s needs at least w_ih and w_hh)", op,
+                     !w ? "the weights are" : !w->w_ih ? "w_ih is" : "w_hh is",
+                     rc_cell_name(kind));
+        return 0;
+    }
+    const rc_var *w_ih = w->w_ih, *w_hh = w->w_hh;
+    if (w_ih->value.ndim != 2 || w_ih->value.shape[0] < G || w_ih->value.shape[0] % G) {
+        rc_tape_fail(t, RC_ERR_SHAPE, "%s: w_ih is %s; expected [%d*H x I]: %d gate block%s "
+                     "of the hidden size H by the input size", op, rc_vshape(w_ih), G, G,
+                     G > 1 ? "s" : "");
+        return 0;
+    }
+    int H = w_ih->value.shape[0] / G;
+    if (w_ih->value.shape[1] != I) {
+        rc_tape_fail(t, RC_ERR_SHAPE, "%s: w_ih is %s but x is %s: expected [%dx%d] (input "
+                     "size %d)", op, rc_vshape(w_ih), rc_vshape(x), G * H, I, I);
+        return 0;
+    }
+    int P = H;
+    if (w->w_hr) {
+        if (kind != RC_CELL_LSTM) {
+            rc_tape_fail(t, RC_ERR_ARG, "%s: w_hr is given, but only an LSTM has a "
+                         "projection", op);
+            return 0;
+        }
+        if (w->w_hr->value.ndim != 2 || w->w_hr->value.shape[1] != H ||
+            w->w_hr->value.shape[0] < 1) {
+            rc_tape_fail(t, RC_ERR_SHAPE, "%s: w_hr is %s; expected [P x %d] (hidden size %d "
+                         "from w_ih %s)", op, rc_vshape(w->w_hr), H, H, rc_vshape(w_ih));
+            return 0;
+        }
+        P = w->w_hr->value.shape[0];
+    }
+    if (!is_2d(w_hh, G * H, P)) {
+        rc_tape_fail(t, RC_ERR_SHAPE, "%s: w_hh is %s; expected [%dx%d] (%d gate block%s of "
+                     "hidden size %d, by %s %d)", op, rc_vshape(w_hh), G * H, P, G,
+                     G > 1 ? "s" : "", H, w->w_hr ? "proj size" : "hidden size", P);
+        return 0;
+    }
+    const rc_var *bs[2] = {w->b_ih, w->b_hh};
+    for (int k = 0; k < 2; k++)
+        if (bs[k] && (bs[k]->value.ndim != 1 || bs[k]->value.shape[0] != G * H)) {
+            rc_tape_fail(t, RC_ERR_SHAPE, "%s: %s is %s; expected [%d] (%d gate block%s of "
+                         "hidden size %d)", op, k ? "b_hh" : "b_ih", rc_vshape(bs[k]), G * H,
+                         G, G > 1 ? "s" : "", H);
+            return 0;
+        }
+    if (h0 && !is_2d(h0, B, P)) {
+        rc_tape_fail(t, RC_ERR_SHAPE, "%s: the state h is %s; expected [%dx%d] (batch %d "
+                     "from x %s, %s %d)", op, rc_vshape(h0), B, P, B, rc_vshape(x),
+                     w->w_hr ? "proj size" : "hidden size", P);
+        return 0;
+    }
+    if (c0 && kind != RC_CELL_LSTM) {
+        rc_tape_fail(t, RC_ERR_ARG, "%s: a cell state c is given, but only an LSTM has one "
+                     "(this is %s)", op, rc_cell_name(kind));
+        return 0;
+    }
+    if (c0 && !is_2d(c0, B, H)) {
+        rc_tape_fail(t, RC_ERR_SHAPE, "%s: the cell state c is %s; expected [%dx%d] (batch "
+                     "%d, hidden size %d)", op, rc_vshape(c0), B, H, B, H);
+        return 0;
+    }
+    c->kind = kind;
+    c->B = B;
+    c->I = I;
+    c->H = H;
+    c->P = P;
+    c->G = G;
+    c->h0 = h0;
+    c->c0 = c0;
+    c->w_ih = w->w_ih;
+    c->w_hh = w->w_hh;
+    c->b_ih = w->b_ih;
+    c->b_hh = w->b_hh;
+    c->w_hr = w->w_hr;
+    return 1;
+}
+
+/* Makes the node (value: y if has_y, then h_n, then c_n for LSTM), runs
+ * forward, and returns it; NULL when the tape failed. */
+static rc_var *cell_node(rc_tape *t, const rc_op *op, cell_ctx *proto)
+{
+    rc_var *in[8];
+    int n_in = 0;
+    rc_var *all[8] = {proto->x,    proto->h0,   proto->c0,   proto->w_ih,
+                      proto->w_hh, proto->b_ih, proto->b_hh, proto->w_hr};
+    for (int k = 0; k < 8; k++)
+        if (all[k]) in[n_in++] = all[k];
+    size_t TB = (size_t)proto->T * proto->B;
+    size_t size = (proto->has_y ? TB * proto->P : 0) + (size_t)proto->B * proto->P +
+                  (proto->kind == RC_CELL_LSTM ? (size_t)proto->B * proto->H : 0);
+    if (size > (size_t)INT32_MAX)
+        return rc_tape_fail(t, RC_ERR_SHAPE, "%s: the outputs (%zu numbers) are too large",
+                            op->name, size);
+    int shape = (int)size;
+    rc_var *v = rc_node_new(t, op, 1, &shape, n_in, in);
+    cell_ctx *c = v ? rc_tape_alloc(t, sizeof *c) : NULL;
+    if (!c) return NULL;
+    *c = *proto;
+    v->ctx = c;
+    if (!cell_forward(t, c, v->value.data)) return NULL;
+    return v;
+}
+
+rc_status rc_cell_sequence(rc_tape *t, rc_cell_kind kind, const rc_cell_weights *w,
+                           rc_var *x, rc_var *h0, rc_var *c0, const int32_t *lengths,
+                           int reverse, rc_var **y, rc_var **h_n, rc_var **c_n)
+{
+    if (y) *y = NULL;
+    if (h_n) *h_n = NULL;
+    if (c_n) *c_n = NULL;
+    const char *op = (kind >= RC_CELL_RNN_TANH && kind <= RC_CELL_GRU)
+                         ? op_sequence[kind].name : "cell_sequence";
+    if (!rc_op_check_inputs(t, op, 1, &x)) return t ? rc_tape_status(t) : RC_ERR_ARG;
+    if (x->value.ndim != 3 || x->value.shape[0] < 1 || x->value.shape[1] < 1 ||
+        x->value.shape[2] < 1) {
+        rc_tape_fail(t, RC_ERR_SHAPE, "%s: x is %s; expected [T x B x I] (steps, batch, "
+                     "input size; time-major)", op, rc_vshape(x));
+        return rc_tape_status(t);
+    }
+    int T = x->value.shape[0], B = x->value.shape[1], I = x->value.shape[2];
+    cell_ctx c;
+    memset(&c, 0, sizeof c);
+    if (!check_cell(t, op, kind, w, B, I, h0, c0, x, &c)) return rc_tape_status(t);
+    c.T = T;
+    c.x = x;
+    c.reverse = reverse != 0;
+    c.has_y = 1;
+    c.len = rc_tape_alloc(t, (size_t)B * sizeof *c.len);
+    if (!c.len) return rc_tape_status(t);
+    c.max_len = 0;
+    for (int b = 0; b < B; b++) {
+        int L = lengths ? lengths[b] : T;
+        if (L < 1 || L > T) {
+            rc_tape_fail(t, RC_ERR_RANGE, "%s: lengths[%d] = %d is outside 1..%d (x is %s)",
+                         op, b, L, T, rc_vshape(x));
+            return rc_tape_status(t);
+        }
+        c.len[b] = L;
+        if (L > c.max_len) c.max_len = L;
+    }
+    const rc_op *node_op = &op_sequence[kind];
+    rc_var *v = cell_node(t, node_op, &c);
+    if (!v) return rc_tape_status(t);
+    int P = c.P, H = c.H;
+    size_t off_h = (size_t)T * B * P;
+    int sy[3] = {T, B, P}, sh[2] = {B, P}, sc[2] = {B, H};
+    if (y && !(*y = rc_view(t, v, 0, 3, sy))) return rc_tape_status(t);
+    if (h_n && !(*h_n = rc_view(t, v, off_h, 2, sh))) return rc_tape_status(t);
+    if (c_n && kind == RC_CELL_LSTM && !(*c_n = rc_view(t, v, off_h + (size_t)B * P, 2, sc)))
+        return rc_tape_status(t);
+    return RC_OK;
+}
+
+/* One step: the sequence machinery with T = 1 and no y. A row whose mask
+ * is 0 keeps its state (any other value runs the row; it is not a blend). */
+rc_status rc_cell_step(rc_tape *t, rc_cell_kind kind, const rc_cell_weights *w,
+                       rc_var *x, rc_var *h, rc_var *c, const float *mask,
+                       rc_var **h_out, rc_var **c_out)
+{
+    if (h_out) *h_out = NULL;
+    if (c_out) *c_out = NULL;
+    const char *op = (kind >= RC_CELL_RNN_TANH && kind <= RC_CELL_GRU)
+                         ? op_step[kind].name : "cell_step";
+    if (!rc_op_check_inputs(t, op, 1, &x)) return t ? rc_tape_status(t) : RC_ERR_ARG;
+    if (x->value.ndim != 2 || x->value.shape[0] < 1 || x->value.shape[1] < 1) {
+        rc_tape_fail(t, RC_ERR_SHAPE, "%s: x is %s; expected [B x I] (batch, input size)", op,
+                     rc_vshape(x));
+        return rc_tape_status(t);
+    }
+    int B = x->value.shape[0], I = x->value.shape[1];
+    cell_ctx cc;
+    memset(&cc, 0, sizeof cc);
+    if (!check_cell(t, op, kind, w, B, I, h, c, x, &cc)) return rc_tape_status(t);
+    cc.T = 1;
+    cc.x = x;
+    cc.has_y = 0;
+    cc.len = rc_tape_alloc(t, (size_t)B * sizeof *cc.len);
+    if (!cc.len) return rc_tape_status(t);
+    cc.max_len = 0;
+    for (int b = 0; b < B; b++) {
+        cc.len[b] = (!mask || mask[b] != 0.0f) ? 1 : 0;
+        if (cc.len[b]) cc.max_len = 1;
+    }
+    rc_var *v = cell_node(t, &op_step[kind], &cc);
+    if (!v) return rc_tape_status(t);
+    int sh[2] = {B, cc.P}, sc[2] = {B, cc.H};
+    if (h_out && !(*h_out = rc_view(t, v, 0, 2, sh))) return rc_tape_status(t);
+    if (c_out && kind == RC_CELL_LSTM && !(*c_out = rc_view(t, v, (size_t)B * cc.P, 2, sc)))
+        return rc_tape_status(t);
+    return RC_OK;
+}
