@@ -49,7 +49,10 @@ static rc_safetensors *open_model(const char *cmd, const char *path, const char 
 int cmd_eval(int argc, char **argv)
 {
     int batch = 32, bptt = 64, json = 0, threads = 0;
+    float tail = 0;
     cli_option opts[] = {
+        {"last-fraction", CLI_FLOAT, &tail,
+         "evaluate only the last fraction of DATA (as train's --valid-fraction)"},
         {"batch", CLI_INT, &batch, "sequences evaluated side by side (default 32)"},
         {"bptt", CLI_INT, &bptt, "steps per window (language models; default 64)"},
         {"threads", CLI_INT, &threads, "threads (default: all cores)"},
@@ -63,13 +66,14 @@ int cmd_eval(int argc, char **argv)
     if (r) return r == 1 ? 0 : r;
     if (n_pos != 2) return cli_error("eval", "give a model and a data file (see recur eval --help)");
     if (batch < 1 || bptt < 1) return cli_error("eval", "--batch and --bptt must be at least 1");
+    if (!(tail >= 0 && tail < 1)) return cli_error("eval", "--last-fraction must be in [0, 1)");
     if (threads > 0) rc_set_threads(threads);
     const char *kind;
     rc_safetensors *st = open_model("eval", pos[0], &kind);
     if (!st) return 1;
     int ret;
     if (!strcmp(kind, "lm"))
-        ret = lm_eval("eval", st, pos[1], batch, bptt, json);
+        ret = lm_eval("eval", st, pos[1], tail, batch, bptt, json);
     else
         ret = cli_error("eval", "%s: a model of kind '%s' cannot be evaluated here", pos[0], kind);
     rc_safetensors_close(st);

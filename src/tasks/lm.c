@@ -309,6 +309,15 @@ static char *ckpt_path(const char *out)
     return p;
 }
 
+/* Where the last `fraction` of a text starts, at a character boundary (the
+ * held-out part when there is no separate validation file). */
+static size_t tail_start(const char *text, size_t len, float fraction)
+{
+    size_t cut = len - (size_t)((double)len * fraction);
+    while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80) cut--;
+    return cut;
+}
+
 /* Reads the training text (and validation text or the tail fraction). */
 static int read_corpus(const char *cmd, const char *path, char **text, size_t *len)
 {
@@ -405,9 +414,7 @@ int cmd_train_lm(int argc, char **argv)
     if (valid) {
         if (read_corpus(cmd, valid, &vtext, &vlen)) goto done;
     } else {
-        /* Hold out the last fraction, cut at a character boundary. */
-        size_t cut = len - (size_t)((double)len * valid_fraction);
-        while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80) cut--;
+        size_t cut = tail_start(text, len, valid_fraction);
         vtext = text + cut;
         vlen = len - cut;
         len = cut;
@@ -553,8 +560,8 @@ done:
 
 /* -------------------------------------------------------- evaluation -- */
 
-int lm_eval(const char *cmd, const rc_safetensors *st, const char *data, int batch, int bptt,
-            int json)
+int lm_eval(const char *cmd, const rc_safetensors *st, const char *data, float tail, int batch,
+            int bptt, int json)
 {
     lm_model m;
     if (lm_model_load(cmd, st, &m)) return 1;
@@ -563,7 +570,8 @@ int lm_eval(const char *cmd, const rc_safetensors *st, const char *data, int bat
     size_t len, n, unk;
     int ret = 1;
     if (read_corpus(cmd, data, &text, &len)) goto done;
-    if (rc_vocab_encode(m.vocab, text, len, &ids, &n, &unk) != RC_OK) {
+    size_t from = tail > 0 ? tail_start(text, len, tail) : 0;
+    if (rc_vocab_encode(m.vocab, text + from, len - from, &ids, &n, &unk) != RC_OK) {
         cli_error(cmd, "%s", rc_last_error());
         goto done;
     }

@@ -33,8 +33,9 @@ double lm_evaluate(lm_model *m, const int32_t *ids, size_t n, int batch, int bpt
                    size_t *n_tokens);
 
 int cmd_train_lm(int argc, char **argv);
-int lm_eval(const char *cmd, const rc_safetensors *st, const char *data, int batch, int bptt,
-            int json);
+/* Evaluates on data (its last `tail` fraction when tail > 0). */
+int lm_eval(const char *cmd, const rc_safetensors *st, const char *data, float tail, int batch,
+            int bptt, int json);
 int lm_sample(const char *cmd, const rc_safetensors *st, const char *prime, int length,
               float temperature, int top_k, int seed);
 
