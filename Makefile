@@ -11,7 +11,7 @@
 CC      ?= cc
 BLAS    ?= auto
 BUILD   ?= build
-OPT     ?= -O2
+OPT     ?= -O3
 CFLAGS  ?= $(OPT) -g
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 ifeq ($(WERROR),1)
@@ -34,13 +34,21 @@ endif
 endif
 
 LIB_SRC  := $(wildcard src/core/*.c src/autograd/*.c src/ops/*.c src/nn/*.c src/train/*.c src/io/*.c)
-CLI_SRC  := $(wildcard src/tasks/*.c src/cli/*.c)
+CLI_SRC  := $(wildcard src/tasks/*.c src/cli/*.c src/plot/*.c)
 TEST_SRC := $(wildcard tests/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+# The tests link the command's own code too (all but its main), to test it.
+TEST_CLI_OBJ := $(filter-out %/cli/main.o,$(CLI_OBJ))
+
+# cairo (and its fontconfig) draws the plots: src/plot, in bin/recur and the
+# tests, not the library. Looked up when a recipe runs, so that check-cairo
+# can install it first.
+CAIRO_CFLAGS = $(shell pkg-config --cflags cairo fontconfig 2>/dev/null)
+CAIRO_LIBS   = $(shell pkg-config --libs cairo fontconfig 2>/dev/null)
 
 STATIC := $(BUILD)/lib/librecur.a
 SHARED := $(BUILD)/lib/librecur.so
@@ -48,8 +56,8 @@ RECUR  := bin/recur
 TESTS  := $(BUILD)/tests/run_tests
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test test-sanitize test-valgrind bench clean check-deps demo
-all: $(STATIC) $(SHARED) $(RECUR)
+.PHONY: all test test-sanitize test-valgrind bench clean check-deps check-cairo demo
+all: check-cairo $(STATIC) $(SHARED) $(RECUR)
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h src/*/*.h tests/*.h)
 	@mkdir -p $(dir $@)
@@ -63,13 +71,26 @@ $(SHARED): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(RECUR): $(CLI_OBJ) $(STATIC)
+$(BUILD)/src/plot/%.o $(BUILD)/tests/%.o: CPPFLAGS += $(CAIRO_CFLAGS)
+$(filter $(BUILD)/src/plot/%,$(CLI_OBJ)) $(TEST_OBJ): | check-cairo
+
+$(RECUR): $(CLI_OBJ) $(STATIC) | check-cairo
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDFLAGS) $(CAIRO_LIBS) $(LDLIBS)
+
+# ---- dependencies ----
+# A missing cairo (plots) or cmocka (tests) is installed when running as
+# root, else we say how. A plain `make` needs only cairo.
+check-cairo:
+	@pkg-config --exists cairo fontconfig 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing libcairo2-dev"; \
+	    apt-get install -y -q libcairo2-dev pkg-config >/dev/null || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q libcairo2-dev pkg-config >/dev/null; }; \
+	  else echo "recur: the plots need cairo: sudo apt-get install libcairo2-dev pkg-config" >&2; exit 1; fi; }
 
 # ---- tests (cmocka) ----
-# A missing cmocka is installed when running as root, else we say how.
-check-deps:
+check-deps: check-cairo
 	@pkg-config --exists cmocka 2>/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing libcmocka-dev"; \
@@ -77,9 +98,10 @@ check-deps:
 	    { apt-get update -q >/dev/null && apt-get install -y -q libcmocka-dev pkg-config >/dev/null; }; \
 	  else echo "recur: the tests need cmocka: sudo apt-get install libcmocka-dev pkg-config" >&2; exit 1; fi; }
 
-$(TESTS): $(TEST_OBJ) $(STATIC)
+$(TESTS): $(TEST_OBJ) $(TEST_CLI_OBJ) $(STATIC) | check-cairo
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LDFLAGS) $$(pkg-config --libs cmocka) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(TEST_OBJ) $(TEST_CLI_OBJ) $(STATIC) $(LDFLAGS) \
+	  $$(pkg-config --libs cmocka) $(CAIRO_LIBS) $(LDLIBS)
 
 test: check-deps
 	@$(MAKE) --no-print-directory $(TESTS) $(RECUR)
@@ -104,3 +126,19 @@ $(BUILD)/bench/%: bench/%.c $(STATIC)
 
 clean:
 	rm -rf build build-sanitize build-* bin
+
+# ---- the main job: a character-level LSTM on tiny-shakespeare ----
+# A few minutes on 2 cores: train (with a checkpoint to resume from), then
+# evaluate on the held-out last 10% and print a sample.
+DEMO_DIR   ?= runs/demo
+DEMO_STEPS ?= 1500
+demo: all
+	scripts/fetch-data lm
+	@mkdir -p $(DEMO_DIR)
+	bin/recur train lm --data data/lm/tinyshakespeare.txt --valid-fraction 0.1 \
+	  --cell lstm --hidden 256 --layers 2 --embed 64 --dropout 0.1 --batch 32 --bptt 64 \
+	  --lr 0.003 --schedule cosine --warmup 50 --steps $(DEMO_STEPS) --eval-every 250 \
+	  --out $(DEMO_DIR)/shakespeare.model
+	bin/recur eval $(DEMO_DIR)/shakespeare.model data/lm/tinyshakespeare.txt --last-fraction 0.1
+	bin/recur sample $(DEMO_DIR)/shakespeare.model --prime "ROMEO:" --length 600 \
+	  --temperature 0.8 --seed 1

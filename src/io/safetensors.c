@@ -438,7 +438,7 @@ const char *rc_safetensors_dtype(const rc_safetensors *st, const char *name)
 rc_status rc_safetensors_shape(const rc_safetensors *st, const char *name, int *ndim,
                                int shape[RC_MAX_DIMS])
 {
-    const st_entry *e;
+    const st_entry *e = NULL;
     rc_status s = lookup(st, "safetensors_shape", name, &e);
     if (s) return s;
     if (ndim) *ndim = e->ndim;
@@ -455,7 +455,7 @@ rc_status rc_safetensors_get(const rc_safetensors *st, const char *name, rc_tens
 {
     if (!out) return rc_error(RC_ERR_ARG, "safetensors_get: out is NULL");
     memset(out, 0, sizeof *out);
-    const st_entry *e;
+    const st_entry *e = NULL;
     rc_status s = lookup(st, "safetensors_get", name, &e);
     if (s) return s;
     const dtype_info *dt = &dtypes[e->dtype];
@@ -482,7 +482,7 @@ rc_status rc_safetensors_get_expect(const rc_safetensors *st, const char *name, 
     if (ndim < 1 || ndim > RC_MAX_DIMS || !shape)
         return rc_error(RC_ERR_ARG, "safetensors_get_expect: need 1 to %d expected "
                         "dimensions, got %d", RC_MAX_DIMS, ndim);
-    const st_entry *e;
+    const st_entry *e = NULL;
     rc_status s = lookup(st, "safetensors_get_expect", name, &e);
     if (s) return s;
     int same = e->ndim == ndim;
