@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "trainer.h"
 
+#include "../plot/plot.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -370,5 +372,21 @@ int trainer_restore(trainer *tr, const char *cmd, const rc_safetensors *st)
 
 void trainer_plot(const trainer *tr, const char *out, const char *ylabel)
 {
-    (void)tr, (void)out, (void)ylabel; /* drawn once the plot module lands */
+    if (tr->n_hist < 1) return;
+    size_t n = strlen(out) + 16;
+    char *path = malloc(n);
+    if (!path) return;
+    snprintf(path, n, "%s.loss.png", out);
+    plot_series s[2] = {
+        {"training", tr->hist_step, tr->hist_train, tr->n_hist, PLOT_AUTO, PLOT_LINE, 0},
+        {"validation", tr->hist_step, tr->hist_valid, tr->n_hist, PLOT_AUTO, PLOT_LINE, 0},
+    };
+    plot_spec spec = {0};
+    spec.title = "loss curves";
+    spec.xlabel = "training step";
+    spec.ylabel = ylabel;
+    /* A picture is a by-product: failing to draw it does not stop training. */
+    if (plot_lines_png(path, &spec, s, 2) != RC_OK && !tr->o->quiet)
+        fprintf(stderr, "warning: %s\n", plot_last_error());
+    free(path);
 }
