@@ -747,6 +747,46 @@ rc_status rc_vocab_decode(const rc_vocab *v, const int32_t *ids, size_t n, char 
 rc_status rc_vocab_to_json(const rc_vocab *v, char **json);
 rc_status rc_vocab_from_json(const char *json, rc_vocab **out);
 
+/* ---------------------------------------------------------- CSV series -- */
+/* One column of a CSV file read as a series of floats (time series for
+ * forecasting). The format is RFC 4180's: comma-separated fields, any of
+ * them quoted ("a, b", with "" for a quote inside; line breaks may be
+ * quoted too), rows ending in LF or CRLF, the last one with or without a
+ * line end. A UTF-8 byte order mark is skipped and blank lines at the start
+ * and end are ignored. Every row must have as many fields as the first.
+ *
+ * `column` is a header name ("Passengers") or a 1-based column number in
+ * digits ("2"); a header name that matches exactly wins over the number.
+ * header: 1 the first row is a header, 0 there is none (the column must be
+ * a number), RC_CSV_HEADER_AUTO: a header when the column is named, or when
+ * the first row's field in the numbered column is not a number.
+ * Values are decimal numbers with optional spaces around them; an empty
+ * field, text, NaN, Inf or hex is an error.
+ *
+ * Errors: the file cannot be read (RC_ERR_IO naming it); RC_ERR_FORMAT,
+ * each "csv_read: FILE:LINE: ..." with the line where the row starts:
+ * an empty file, a header without data rows, a column not in the header
+ * (the header's names are listed) or past the last one, a row with another
+ * number of fields (a ragged row), a value that is not a number (naming
+ * the column's number and name and quoting the field), a blank line inside
+ * the data, an unclosed quote or text after a closing quote; RC_ERR_ARG
+ * for no column, a bad header argument, or a name with header 0. */
+#define RC_CSV_HEADER_AUTO (-1)
+
+typedef struct rc_csv_column {
+    float *values;     /* n values in file order (malloc'd) */
+    size_t n;
+    char name[128];    /* the header name, or "column N" without a header */
+    int index;         /* 1-based column number */
+    int header;        /* 1 if the file had a header row */
+    size_t first_line; /* the file line of values[0] */
+} rc_csv_column;
+
+rc_status rc_csv_read_column(const char *path, const char *column, int header,
+                             rc_csv_column *out);
+/* Frees the values and zeroes *c. */
+void rc_csv_column_free(rc_csv_column *c);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,6 +2,7 @@
  * `recur sample MODEL`: each hands over to the task the model is for. */
 #include "cli.h"
 
+#include "../tasks/forecast.h"
 #include "../tasks/lm.h"
 
 #include <stdio.h>
@@ -12,6 +13,8 @@ static const struct {
     int (*train)(int argc, char **argv);
 } tasks[] = {
     {"lm", "language model over characters or words (next-token prediction)", cmd_train_lm},
+    {"forecast", "time-series forecasting from a CSV column (next values of a series)",
+     cmd_train_forecast},
 };
 #define N_TASKS (int)(sizeof tasks / sizeof tasks[0])
 
@@ -74,6 +77,8 @@ int cmd_eval(int argc, char **argv)
     int ret;
     if (!strcmp(kind, "lm"))
         ret = lm_eval("eval", st, pos[1], tail, batch, bptt, json);
+    else if (!strcmp(kind, "forecast"))
+        ret = forecast_eval("eval", st, pos[1], tail, json);
     else
         ret = cli_error("eval", "%s: a model of kind '%s' cannot be evaluated here", pos[0], kind);
     rc_safetensors_close(st);
