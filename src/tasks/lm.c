@@ -333,6 +333,7 @@ int cmd_train_lm(int argc, char **argv)
     const char *data = NULL, *valid = NULL, *level = "char";
     float valid_fraction = 0.1f;
     int min_freq = 1, embed = 64, bptt = 64;
+    float init_range = 0;
     cli_option opts[64] = {
         {"data", CLI_STRING, &data, "training text (UTF-8)"},
         {"valid", CLI_STRING, &valid, "validation text (default: the end of --data)"},
@@ -341,8 +342,10 @@ int cmd_train_lm(int argc, char **argv)
         {"min-freq", CLI_INT, &min_freq, "rarer words become <unk> (word level)"},
         {"embed", CLI_INT, &embed, "embedding size"},
         {"bptt", CLI_INT, &bptt, "steps of backpropagation through time per batch"},
+        {"init-range", CLI_FLOAT, &init_range,
+         "draw every weight from U(-R, R) (Zaremba et al.; default: PyTorch's init)"},
     };
-    int n_opts = train_opts_declare(&o, opts, 7);
+    int n_opts = train_opts_declare(&o, opts, 8);
     opts[n_opts] = (cli_option){NULL, CLI_FLAG, NULL, NULL};
     const char *usage =
         "usage: recur train lm --data FILE --out MODEL [options]\n"
@@ -452,6 +455,13 @@ int cmd_train_lm(int argc, char **argv)
     }
     vocab = NULL; /* the model owns it now */
     model_ok = 1;
+    if (init_range > 0) {
+        rc_rng init;
+        rc_rng_init(&init, (uint64_t)o.seed + 101);
+        for (int i = 0; i < m.params.n; i++)
+            rc_rng_fill_uniform(&init, m.params.vars[i]->value.data, m.params.vars[i]->value.size,
+                                -init_range, init_range);
+    }
     if (streams_init(&s, ids, n_ids, o.batch, bptt) || state_resize(&m, o.batch)) {
         cli_error(cmd, "out of memory");
         goto done;
