@@ -787,6 +787,292 @@ rc_status rc_csv_read_column(const char *path, const char *column, int header,
 /* Frees the values and zeroes *c. */
 void rc_csv_column_free(rc_csv_column *c);
 
+/* ----------------------------------------------------------------- CTC -- */
+/* Connectionist temporal classification (Graves et al. 2006), as
+ * torch.nn.CTCLoss: a sequence of T frames of class log-probabilities is
+ * scored against a shorter label sequence by summing over every alignment
+ * (labels repeated over frames, blanks anywhere, a blank required between
+ * two equal labels). See src/ops/ctc.c for the recursions. */
+
+typedef enum rc_ctc_reduction {
+    RC_CTC_MEAN, /* torch 'mean': each loss / max(its target length, 1), then
+                    the mean over the batch; a scalar [1] */
+    RC_CTC_SUM,  /* the sum over the batch; a scalar [1] */
+    RC_CTC_NONE  /* one loss per sequence: [B] */
+} rc_ctc_reduction;
+
+/* "mean", "sum", "none". */
+const char *rc_ctc_reduction_name(rc_ctc_reduction r);
+
+/* The CTC loss (negative log-likelihood) of log_probs [T x B x C]
+ * (time-major, log_softmax outputs; -inf allowed, NaN and +inf are errors)
+ * against targets: the label ids of all B sequences back to back
+ * (target_lengths[b] of them for sequence b; may be NULL when all are 0),
+ * each in [0, C) and not the blank. Sequence b reads its first
+ * input_lengths[b] frames (0..T). A target that cannot be aligned (longer
+ * than its input allows, counting a blank between equal neighbours) has
+ * loss +inf and a NaN gradient on its frames, as torch's; with
+ * zero_infinity its loss and gradient are 0 instead.
+ * The gradient with respect to log_probs is torch's: exp(log_probs) minus
+ * the normalised alpha-beta occupancy, which is exact for logits through
+ * rc_log_softmax; frames past a sequence's length get 0.
+ * Errors (the op fails): a shape that is not 3-D or is empty, blank outside
+ * [0, C), lengths out of range or a label that is the blank or outside
+ * [0, C) (RC_ERR_RANGE naming the sequence and label), NULL lengths. */
+rc_var *rc_ctc_loss(rc_tape *t, rc_var *log_probs, const int32_t *targets,
+                    const int32_t *input_lengths, const int32_t *target_lengths, int blank,
+                    rc_ctc_reduction reduction, int zero_infinity);
+
+/* Best-path decoding of log_probs [T x B x C] (plain floats, time-major):
+ * the most likely class at each of sequence b's first input_lengths[b]
+ * frames (input_lengths may be NULL: all T; ties go to the lower id),
+ * repeats collapsed and blanks dropped. Sequence b's labels go to
+ * labels + b*T (room for T each) and their count to lengths[b]. */
+rc_status rc_ctc_greedy_decode(const float *log_probs, int T, int B, int C,
+                               const int32_t *input_lengths, int blank, int32_t *labels,
+                               int32_t *lengths);
+
+/* Prefix beam search over one sequence of T frames: frame t's C
+ * log-probabilities are at log_probs + t*stride (stride 0 means C; for
+ * sequence b of a [T x B x C] batch pass log_probs + b*C, stride B*C and its
+ * own length as T). Keeps the beam_width most probable label prefixes,
+ * each scored by the log of the summed probability of all its alignments
+ * seen so far; with a beam as wide as the number of possible prefixes the
+ * scores are exact (-ctc_loss of the labelling). Writes the n_best
+ * (1..beam_width) best labellings, most probable first: hypothesis j's
+ * labels at labels + j*T (room for T each), its length in lengths[j] and
+ * log-probability in scores[j]; *n_found gets how many were written (fewer
+ * than n_best when fewer labellings have nonzero probability; 1, the
+ * empty labelling, when T is 0). */
+rc_status rc_ctc_beam_search(const float *log_probs, int T, int C, size_t stride, int blank,
+                             int beam_width, int n_best, int32_t *labels, int32_t *lengths,
+                             float *scores, int *n_found);
+
+/* ---------------------------------------------------- linear-chain CRF -- */
+/* A linear-chain conditional random field over K tags (src/ops/crf.c).
+ * A tag path y of a sequence of length L scores
+ *   score(y) = start[y_0] + sum_{t<L} emissions[t][y_t]
+ *            + sum_{0<t<L} transitions[y_{t-1}][y_t] + end[y_{L-1}]
+ * and has probability exp(score(y)) / Z, Z summing over all K^L paths.
+ * Layouts: emissions [T x B x K] time-major (element (t, b, k) at
+ * (t*B + b)*K + k); transitions [K x K], row i = from tag i, column j = to
+ * tag j; start and end [K], or NULL for none (zeros); tags and best paths
+ * [T x B] (tags[t*B + b]); lengths B ints in 1..T, or NULL (all T).
+ * Transitions, start and end may hold -inf to forbid a move (as I-PER
+ * after O); NaN and +inf are errors. */
+
+/* The mean over the batch of log Z_b - score_b(tags) (forward algorithm in
+ * log space, in double); backward from the forward-backward marginals.
+ * Positions t >= lengths[b] are ignored: any tag and emission there, zero
+ * gradient. Errors (the tape's status, the message names them): a tag
+ * outside [0, K) or a length outside 1..T (RC_ERR_RANGE, naming the
+ * sequence and position), a non-finite emission within a length or a gold
+ * path through a -inf score (RC_ERR_NUMERIC), shapes (RC_ERR_SHAPE),
+ * NULL tags (RC_ERR_ARG). */
+rc_var *rc_crf_nll(rc_tape *t, rc_var *emissions, rc_var *transitions, rc_var *start,
+                   rc_var *end, const int32_t *tags, const int32_t *lengths);
+
+/* Viterbi decoding of every sequence, on plain arrays laid out as above.
+ * Writes best_tags [T x B] (-1 past each sequence's length) and, when
+ * best_scores is not NULL, each best path's score (B floats). Ties go to
+ * smaller tag ids, decided from the end: among equally good paths, the one
+ * with the smallest last tag, then the smallest tag before it, and so on
+ * back to the first (scores summed in double, so integer-valued scores tie
+ * exactly). Errors: a NULL array (RC_ERR_ARG), T, B or K below 1
+ * (RC_ERR_SHAPE), a length outside 1..T (RC_ERR_RANGE), a non-finite
+ * emission within a length, NaN or +inf scores, or a sequence whose every
+ * path scores -inf (RC_ERR_NUMERIC); the outputs are then unspecified. */
+rc_status rc_crf_viterbi(const float *emissions, const float *transitions, const float *start,
+                         const float *end, int T, int B, int K, const int32_t *lengths,
+                         int32_t *best_tags, float *best_scores);
+
+/* -------------------------------- tag schemes and chunk F1 (conlleval) -- */
+/* Tags are strings: "O", or B-, I-, E- or S- followed by a type ("B-PER";
+ * the type is everything after the first '-'). The schemes:
+ *   IOB1   I-X inside chunks; B-X only where a chunk directly follows
+ *          another X chunk (the original CoNLL-2003 files)
+ *   IOB2   (BIO) every chunk B-X I-X ... (the shared NER data)
+ *   IOBES  one-token chunks S-X, longer ones B-X I-X ... E-X
+ * Chunks are read with the conlleval script's rules, the same for every
+ * scheme, so any tag sequence, well-formed or not, has one reading:
+ *   a chunk starts at B- and S-, at I- or E- after O, E- or S-, and at any
+ *   tag whose type differs from the previous tag's (I-X after O or after
+ *   a Y chunk starts an X chunk; B-X I-Y is two chunks);
+ *   a chunk ends after E- and S-, before O, B- and S-, and before any
+ *   change of type.
+ * For tags without E- and S- (IOB1, IOB2) these are exactly conlleval's
+ * rules; conlleval has no S- and, being written for IOE, reads E-X B-X as
+ * one chunk, where IOBES means two. */
+
+typedef enum rc_tag_scheme { RC_TAGS_IOB1, RC_TAGS_IOB2, RC_TAGS_IOBES } rc_tag_scheme;
+
+/* "iob1", "iob2", "iobes"; parse also takes "bio" for IOB2. */
+const char *rc_tag_scheme_name(rc_tag_scheme s);
+rc_status rc_tag_scheme_parse(const char *name, rc_tag_scheme *out);
+
+/* RC_OK when the n tags of one sentence are well-formed in the scheme,
+ * else RC_ERR_FORMAT naming the first tag (and its position) that is not. */
+rc_status rc_tags_check(const char *const *tags, size_t n, rc_tag_scheme scheme);
+
+/* One sentence's tags rewritten in scheme `to`: the chunks read as above,
+ * written out again, so the result has the same chunks (and conlleval
+ * scores) as the input, whatever its scheme. *out is one malloc'd block
+ * of n pointers to the new tags, the strings included: free(*out) frees it
+ * all. A tag that is not O or a prefix and a type is RC_ERR_FORMAT. */
+rc_status rc_tags_convert(const char *const *tags, size_t n, rc_tag_scheme to,
+                          const char ***out);
+
+/* Precision, recall and F1 in percent, as conlleval prints them:
+ * 100 correct/predicted, 100 correct/gold, their harmonic mean; 0 where a
+ * denominator is 0. */
+typedef struct rc_prf {
+    double precision, recall, f1;
+} rc_prf;
+rc_prf rc_prf_from_counts(int64_t gold, int64_t predicted, int64_t correct);
+
+typedef struct rc_chunk_counts {
+    char *type;        /* "PER" */
+    int64_t gold;      /* chunks in the gold tags */
+    int64_t predicted; /* chunks in the predicted tags */
+    int64_t correct;   /* predicted chunks with a gold one of the same type,
+                          first token and last token */
+} rc_chunk_counts;
+
+/* Counts over a corpus, sentence by sentence. */
+typedef struct rc_conlleval {
+    int64_t sentences, tokens;
+    int64_t correct_tags;            /* tokens whose predicted tag is the gold tag */
+    int64_t gold, predicted, correct; /* chunks, all types */
+    int n_types, cap_types;
+    rc_chunk_counts *types;          /* sorted by type (byte order), as conlleval lists them */
+} rc_conlleval;
+
+void rc_conlleval_init(rc_conlleval *ev);
+void rc_conlleval_free(rc_conlleval *ev);
+/* Adds one sentence of n tokens (a sentence boundary closes every chunk).
+ * A bad tag is RC_ERR_FORMAT naming the sentence, side and position, and
+ * leaves the counts as they were. */
+rc_status rc_conlleval_add(rc_conlleval *ev, const char *const *gold,
+                           const char *const *predicted, size_t n);
+rc_prf rc_conlleval_overall(const rc_conlleval *ev);
+/* Token accuracy in percent (0 with no tokens). */
+double rc_conlleval_accuracy(const rc_conlleval *ev);
+/* conlleval's report (malloc'd; free it):
+ *   processed 12 tokens with 3 phrases; found: 3 phrases; correct: 2.
+ *   accuracy:  83.33%; precision:  66.67%; recall:  66.67%; FB1:  66.67
+ *                 LOC: precision: 100.00%; recall: 100.00%; FB1: 100.00  1
+ * one line per type: its scores and its number of predicted chunks. */
+rc_status rc_conlleval_report(const rc_conlleval *ev, char **text);
+
+/* ----------------------------------------------------------- attention -- */
+/* Attention of a decoder query over a batch of padded source sequences
+ * (src/ops/attention.c has the equations). One fused op per score:
+ *   dot      (Luong)    e_bs = q_b . k_sb
+ *   general  (Luong)    e_bs = q_b . (W k_sb)
+ *   additive (Bahdanau) e_bs = v . tanh(W_q q_b + W_k k_sb (+ b))
+ * then a softmax over each row's valid positions s < lengths[b] (positions
+ * past the length get weight exactly 0, and their keys and values exactly
+ * no gradient, whatever they hold) and the context c_b = sum_s a_bs val_sb.
+ *
+ * Shapes: query [B x Dq]; keys, keys_proj and values [S x B x .]
+ * time-major, as the recurrent layer's outputs; lengths B ints in 1..S, or
+ * NULL (all S). Sets *context [B x Dv] and *weights [B x S] (either may be
+ * NULL if unwanted): both are variables, views of one node, so a decoder
+ * can keep each step's weights for the alignment picture or put a loss on
+ * them. The projections W k_sb (+ b) do not change from one decoder step
+ * to the next: make them once per source batch with rc_attention_project
+ * and pass them as keys_proj.
+ * Errors (the tape fails): shapes that do not fit (RC_ERR_SHAPE naming
+ * them), a length outside 1..S (RC_ERR_RANGE naming the row), a score that
+ * is NaN or infinite (RC_ERR_NUMERIC). */
+
+/* keys [S x B x Dk], w [A x Dk], b [A] or NULL -> keys w^T + b [S x B x A]:
+ * one matrix multiply over all positions. */
+rc_var *rc_attention_project(rc_tape *t, rc_var *keys, rc_var *w, rc_var *b);
+/* keys [S x B x Dq]; values [S x B x Dv], or NULL to use the keys. */
+rc_status rc_attention_dot(rc_tape *t, rc_var *query, rc_var *keys, rc_var *values,
+                           const int32_t *lengths, rc_var **context, rc_var **weights);
+/* keys_proj = rc_attention_project(t, keys, W, NULL) [S x B x Dq], W
+ * [Dq x Dk]; values [S x B x Dv] (usually the keys themselves). */
+rc_status rc_attention_general(rc_tape *t, rc_var *query, rc_var *keys_proj, rc_var *values,
+                               const int32_t *lengths, rc_var **context, rc_var **weights);
+/* w_q [A x Dq] (or NULL when the query is already projected: Dq = A);
+ * keys_proj = rc_attention_project(t, keys, W_k, b) [S x B x A]; v [A];
+ * values [S x B x Dv]. */
+rc_status rc_attention_additive(rc_tape *t, rc_var *query, rc_var *w_q, rc_var *keys_proj,
+                                rc_var *v, rc_var *values, const int32_t *lengths,
+                                rc_var **context, rc_var **weights);
+
+/* ---------------------------------------------------------------- BLEU -- */
+/* Corpus BLEU as sacreBLEU 2.x computes it (BLEU().corpus_score with its
+ * defaults: 13a tokenization, 4-grams, clipped counts against the largest
+ * count in any one reference, the closest reference length for the
+ * brevity penalty, 'exp' smoothing, case-sensitive), scores on 0..100.
+ * src/io/bleu.c has the formulas and the tokenizer's rules. Mixed case
+ * only: for case-insensitive BLEU lower-case both sides first. */
+
+#define RC_BLEU_MAX_ORDER 4
+
+typedef enum rc_bleu_tokenizer {
+    RC_BLEU_TOK_13A, /* mteval-v13a, sacreBLEU's default */
+    RC_BLEU_TOK_NONE /* whitespace only, for text that is already tokenized */
+} rc_bleu_tokenizer;
+
+typedef enum rc_bleu_smooth {
+    RC_BLEU_SMOOTH_EXP,  /* sacreBLEU's default: the k-th order without a
+                            match gets precision 100 / (2^k * its n-grams) */
+    RC_BLEU_SMOOTH_NONE, /* an order without a match makes BLEU 0 */
+    RC_BLEU_SMOOTH_FLOOR,/* 100 * smooth_value / its n-grams (0.1) */
+    RC_BLEU_SMOOTH_ADD_K /* orders >= 2 get smooth_value (1) added to both */
+} rc_bleu_smooth;
+
+typedef struct rc_bleu_config {
+    rc_bleu_tokenizer tokenize;
+    rc_bleu_smooth smooth;
+    double smooth_value; /* floor, add-k; <= 0: sacreBLEU's default (0.1, 1) */
+    int max_order;       /* 1..RC_BLEU_MAX_ORDER (4) */
+    int effective_order; /* average only over orders that have n-grams
+                            (sacreBLEU's sentence-level setting) */
+} rc_bleu_config;
+
+/* The score and what sacreBLEU prints with it. */
+typedef struct rc_bleu_score {
+    double score;                         /* 0..100 */
+    double precisions[RC_BLEU_MAX_ORDER]; /* percent, after smoothing */
+    double bp;                            /* brevity penalty */
+    double ratio;                         /* hyp_len / ref_len (0 if ref_len is 0) */
+    int64_t hyp_len, ref_len;             /* tokens */
+    int64_t counts[RC_BLEU_MAX_ORDER];    /* clipped matches of each order */
+    int64_t totals[RC_BLEU_MAX_ORDER];    /* hypothesis n-grams of each order */
+    int max_order;
+    int n_refs;                           /* references per segment; -1 if it varies */
+} rc_bleu_score;
+
+/* sacreBLEU's defaults: 13a, exp smoothing, max_order 4, no effective order. */
+rc_bleu_config rc_bleu_defaults(void);
+
+/* BLEU of n hypotheses (UTF-8 strings) against n_refs reference streams:
+ * refs[r][i] is reference r of segment i; a NULL or "" reference is
+ * skipped (segments may have different numbers), but each segment needs
+ * one. cfg NULL: the defaults. Errors: RC_ERR_ARG for NULL arguments, no
+ * hypotheses, a segment without a reference or a bad config;
+ * RC_ERR_FORMAT for invalid UTF-8 (naming the string). */
+rc_status rc_bleu_corpus(const char *const *hyps, size_t n, const char *const *const *refs,
+                         int n_refs, const rc_bleu_config *cfg, rc_bleu_score *out);
+/* The score from summed statistics (max_order entries of counts and
+ * totals), e.g. gathered elsewhere. */
+rc_status rc_bleu_from_stats(const int64_t *counts, const int64_t *totals, int64_t hyp_len,
+                             int64_t ref_len, const rc_bleu_config *cfg, rc_bleu_score *out);
+/* The text as the tokenizer sees it: trailing whitespace stripped,
+ * tokenized, tokens joined by single spaces (malloc'd; free it). */
+rc_status rc_bleu_tokenize(const char *text, rc_bleu_tokenizer kind, char **out);
+/* sacreBLEU's score line into buf (n bytes); returns buf:
+ *   BLEU = 35.12 66.7/41.2/29.1/20.5 (BP = 1.000 ratio = 1.012 hyp_len = 12345 ref_len = 12198) */
+char *rc_bleu_format(const rc_bleu_score *s, char *buf, size_t n);
+/* sacreBLEU's signature for the score and config; the version names recur:
+ *   nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:recur-0.1.0 */
+char *rc_bleu_signature(const rc_bleu_score *s, const rc_bleu_config *cfg, char *buf, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -47,6 +47,35 @@ static void test_checker_catches_wrong_backward(void **state)
     rc_param_free(x);
 }
 
+/* A backward that produces NaN must fail the check (NaN compares false). */
+static void nan_backward(rc_tape *t, rc_var *y)
+{
+    float *dx = rc_grad_of(t, y->in[0]);
+    for (size_t i = 0; i < y->value.size; i++) dx[i] += NAN;
+}
+static const rc_op op_nan_grad = {"nan_grad", nan_backward};
+
+static rc_var *f_nan_grad(rc_tape *t, rc_var **in, void *user)
+{
+    (void)user;
+    rc_var *y = rc_node_new(t, &op_nan_grad, in[0]->value.ndim, in[0]->value.shape, 1, in);
+    for (size_t i = 0; i < y->value.size; i++) y->value.data[i] = 2 * in[0]->value.data[i];
+    return y;
+}
+
+static void test_checker_fails_on_nan_gradient(void **state)
+{
+    (void)state;
+    int s[1] = {5};
+    rc_var *x = test_param("x", 1, s, 4, -1.0f, 1.0f);
+    rc_gradcheck_report rep;
+    assert_int_equal(rc_gradcheck(f_nan_grad, NULL, &x, 1, NULL, &rep), RC_OK);
+    assert_false(rep.ok);
+    assert_string_equal(rep.op, "nan_grad");
+    assert_true(isnan(rep.analytic));
+    rc_param_free(x);
+}
+
 static rc_var *f_tanh_matmul(rc_tape *t, rc_var **in, void *user)
 {
     (void)user;
@@ -158,6 +187,7 @@ static void test_no_malloc_growth_after_first_batch(void **state)
 
 TEST_GROUP(autograd_tests, "autograd",
            cmocka_unit_test(test_checker_catches_wrong_backward),
+           cmocka_unit_test(test_checker_fails_on_nan_gradient),
            cmocka_unit_test(test_checker_passes_correct_composite),
            cmocka_unit_test(test_backward_accumulates_into_params),
            cmocka_unit_test(test_errors_are_sticky_and_named),

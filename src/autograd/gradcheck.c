@@ -109,6 +109,7 @@ rc_status rc_gradcheck(rc_gradcheck_fn f, void *user, rc_var **inputs, int n_inp
             double big = fmax(fabs(ana), fabs(num));
             double allow = o.atol * scale + o.rtol * big;
             double ratio = err / allow;
+            if (isnan(ratio)) ratio = INFINITY; /* a NaN gradient is a failure, the worst one */
             rep->checked++;
             if (ratio > worst_ratio) {
                 worst_ratio = ratio;
