@@ -1,6 +1,7 @@
 /* loss.c - the scalar losses: masked cross-entropy of class ids, and mean
  * squared error. */
 #include "../internal.h"
+#include "fastmath.h"
 
 #include <math.h>
 
@@ -19,6 +20,21 @@ typedef struct ce_ctx {
     size_t rows, cols;
 } ce_ctx;
 
+/* sum_j e^(x_j - mx) over a row, with mx its largest value. Eight partial
+ * sums, so that the loop vectorizes (a single float sum would have to be
+ * added in order); a softmax row is short enough for float partials. */
+static double rc_sum_exp_shifted(const float *x, size_t n, float mx)
+{
+    float acc[8] = {0};
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) acc[k] += rc_exp_nonpos(x[j + k] - mx);
+    double s = 0.0;
+    for (; j < n; j++) s += rc_exp_nonpos(x[j] - mx);
+    for (int k = 0; k < 8; k++) s += acc[k];
+    return s;
+}
+
 static void ce_backward(rc_tape *t, rc_var *y)
 {
     rc_var *x = y->in[0];
@@ -31,7 +47,7 @@ static void ce_backward(rc_tape *t, rc_var *y)
         const float *xr = x->value.data + r * c->cols;
         float *dr = dx + r * c->cols;
         float gw = g * c->w[r], m = c->max[r], ls = c->logs[r];
-        for (size_t j = 0; j < c->cols; j++) dr[j] += gw * expf((xr[j] - m) - ls);
+        for (size_t j = 0; j < c->cols; j++) dr[j] += gw * rc_exp_nonpos((xr[j] - m) - ls);
         dr[c->targets[r]] -= gw;
     }
 }
@@ -104,9 +120,7 @@ rc_var *rc_cross_entropy(rc_tape *t, rc_var *logits, const int32_t *targets,
         float mx = xr[0];
         for (size_t j = 1; j < cols; j++)
             if (xr[j] > mx) mx = xr[j];
-        double s = 0.0;
-        for (size_t j = 0; j < cols; j++) s += expf(xr[j] - mx);
-        double logs = log(s);
+        double logs = log(rc_sum_exp_shifted(xr, cols, mx));
         if (c) {
             c->max[r] = mx;
             c->logs[r] = (float)logs;

@@ -5,6 +5,7 @@
  * row's largest term is exactly 1, so its sum cannot underflow to 0 either.
  * Both backwards need only the saved output. */
 #include "../internal.h"
+#include "fastmath.h"
 
 #include <math.h>
 
@@ -23,11 +24,10 @@ static double row_shifted_exp(const float *x, size_t n, float *e, float *max_out
     float m = x[0];
     for (size_t j = 1; j < n; j++)
         if (x[j] > m) m = x[j];
+    /* The exponentials first (a loop that vectorizes), then their sum. */
+    for (size_t j = 0; j < n; j++) e[j] = rc_exp_nonpos(x[j] - m);
     double s = 0.0;
-    for (size_t j = 0; j < n; j++) {
-        e[j] = expf(x[j] - m);
-        s += e[j];
-    }
+    for (size_t j = 0; j < n; j++) s += e[j];
     *max_out = m;
     return s;
 }
@@ -109,7 +109,7 @@ static void log_softmax_backward(rc_tape *t, rc_var *y)
         double s = 0.0;
         for (size_t j = 0; j < cols; j++) s += gr[j];
         float sf = (float)s;
-        for (size_t j = 0; j < cols; j++) dr[j] += gr[j] - expf(yr[j]) * sf;
+        for (size_t j = 0; j < cols; j++) dr[j] += gr[j] - rc_exp_nonpos(yr[j]) * sf;
     }
 }
 
