@@ -1,5 +1,6 @@
-/* test.h - what the test files share: cmocka, the group registry, and
- * helpers for gradient checks. */
+/* test.h - what the test files share: cmocka, the group registry,
+ * helpers for gradient checks and bad calls, temporary files, and running
+ * the recur command. */
 #ifndef RECUR_TEST_H
 #define RECUR_TEST_H
 
@@ -46,5 +47,55 @@ rc_var *test_param(const char *name, int ndim, const int *shape, uint64_t seed,
 /* Runs the gradient checker and fails the test (printing the report) when
  * any element is off. */
 void assert_gradcheck(rc_gradcheck_fn f, void *user, rc_var **inputs, int n);
+
+/* The checks of a bad op call: NULL, the tape's status (then reset, so the
+ * next bad call's message is its own) and a message holding every one of
+ * the words: TEST_EXPECT_FAIL(t, rc_add(t, a, b), RC_ERR_SHAPE, "add"). */
+void test_expect_fail(rc_tape *t, const void *result, rc_status st, const char *const *words,
+                      const char *what);
+#define TEST_EXPECT_FAIL(t, expr, st, ...)                                               \
+    do {                                                                                 \
+        rc_clear_error();                                                                \
+        const void *r_ = (expr);                                                         \
+        test_expect_fail((t), r_, (st), (const char *const[]){__VA_ARGS__, NULL}, #expr); \
+    } while (0)
+
+/* ---- files: a temporary directory per test ---- */
+
+/* Makes $TMPDIR/recur-TAG-XXXXXX (/tmp when TMPDIR is unset or too long
+ * for the name); returns the malloc'd name, or NULL. */
+char *test_tmpdir_make(const char *tag);
+/* Removes dir and everything below it, then frees the name; 0 when all
+ * of it went. NULL is a no-op. */
+int test_tmpdir_remove(char *dir);
+/* dir/name in one of 8 rotating buffers (a test holds a few at a time). */
+const char *test_path(const char *dir, const char *name);
+/* Writes n bytes to path, failing the test when it cannot. */
+void test_write_bytes(const char *path, const void *bytes, size_t n);
+/* The same to dir/name; returns the path (as test_path). */
+const char *test_write_file(const char *dir, const char *name, const void *bytes, size_t n);
+/* The contents of dir/name, malloc'd and NUL-terminated; NULL when it
+ * cannot be read. */
+char *test_slurp(const char *dir, const char *name);
+/* Lines in dir/name (0 when it cannot be read). */
+int test_count_lines(const char *dir, const char *name);
+/* From a training log dir/name ("step,loss,lr" lines), each step's loss
+ * as written, the last one logged for it (a resumed run logs the redone
+ * steps again); returns the highest step up to max. */
+int test_read_losses(const char *dir, const char *name, char losses[][32], int max);
+
+/* ---- the recur command ---- */
+
+/* bin/recur of this tree: the command-line tests run the built program. */
+#define TEST_RECUR RC_SOURCE_DIR "/bin/recur"
+
+/* Runs `recur ARGS` in dir, stdout to dir/out.txt and stderr to
+ * dir/err.txt; returns the exit code (-1 when it did not exit) and, when
+ * err is not NULL, the start of stderr in err[n]. */
+int test_run_recur(const char *dir, const char *args, char *err, size_t n);
+/* Expects `recur ARGS` in dir to fail with exactly one line on stderr,
+ * starting with prefix ("recur ", "recur run: ") and mentioning want. */
+void test_expect_cli_error(const char *dir, const char *args, const char *prefix,
+                           const char *want);
 
 #endif

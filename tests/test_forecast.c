@@ -13,39 +13,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#define RECUR RC_SOURCE_DIR "/bin/recur"
+/* The running test's temporary directory. */
+static char *dir;
+static int make_dir(void **state) { return (dir = test_tmpdir_make("fc")) ? 0 : -1; }
+static int remove_dir(void **state) { return test_tmpdir_remove(dir); }
 
-static char dir[64];
-
-static int make_dir(void **state)
+/* Writes a text to dir/name; returns the path. */
+static const char *put(const char *name, const char *text)
 {
-    (void)state;
-    const char *base = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/recur-fc-XXXXXX", base && strlen(base) < 40 ? base : "/tmp");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int remove_dir(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-/* Writes bytes to dir/name; returns the path (static buffer). */
-static const char *put(const char *name, const char *bytes)
-{
-    static char p[160];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "wb");
-    assert_non_null(f);
-    fputs(bytes, f);
-    fclose(f);
-    return p;
+    return test_write_file(dir, name, text, strlen(text));
 }
 
 /* ---------------------------------------------------------------- CSV -- */
@@ -288,36 +266,6 @@ static void test_seasonal_naive_and_errors(void **state)
 
 /* ---------------------------------------------------- the command line -- */
 
-/* Runs a recur command line in dir; returns the exit code; stderr -> err. */
-static int recur(const char *args, char *err, size_t n)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "cd %s && " RECUR " %s >out.txt 2>err.txt", dir, args);
-    int rc = system(cmd);
-    char p[128];
-    snprintf(p, sizeof p, "%s/err.txt", dir);
-    FILE *f = fopen(p, "r");
-    size_t k = f && err ? fread(err, 1, n - 1, f) : 0;
-    if (err) err[k] = '\0';
-    if (f) fclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static char *slurp(const char *name)
-{
-    char p[160];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "r");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t k = fread(s, 1, (size_t)n, f);
-    s[k] = '\0';
-    fclose(f);
-    return s;
-}
 
 /* A number after "key": in a JSON text (inside obj when given). */
 static double json_num(const char *json, const char *obj, const char *key)
@@ -356,11 +304,12 @@ static void test_train_beats_seasonal_naive_and_eval_agrees(void **state)
     (void)state;
     write_series("s.csv", 240, 3);
     char err[4096];
-    if (recur("train forecast --data s.csv --column value --holdout 24 --season-features "
-              "--hidden 16 --epochs 60 --threads 1 --json --quiet --out s.model",
-              err, sizeof err))
+    if (test_run_recur(dir,
+                       "train forecast --data s.csv --column value --holdout 24 --season-features "
+                       "--hidden 16 --epochs 60 --threads 1 --json --quiet --out s.model",
+                       err, sizeof err))
         fail_msg("training failed: %s", err);
-    char *tr = slurp("out.txt");
+    char *tr = test_slurp(dir, "out.txt");
     assert_non_null(tr);
     double r1 = json_num(tr, "one_step", "rmse"), n1 = json_num(tr, "one_step", "naive_rmse");
     double rm = json_num(tr, "multi_step", "rmse"), nm = json_num(tr, "multi_step", "naive_rmse");
@@ -376,43 +325,28 @@ static void test_train_beats_seasonal_naive_and_eval_agrees(void **state)
     assert_int_equal(access(p, R_OK), 0);
 
     /* eval on the same file gives the same numbers, as one JSON line. */
-    if (recur("eval s.model s.csv --json", err, sizeof err)) fail_msg("eval failed: %s", err);
-    char *ev = slurp("out.txt");
+    if (test_run_recur(dir, "eval s.model s.csv --json", err, sizeof err))
+        fail_msg("eval failed: %s", err);
+    char *ev = test_slurp(dir, "out.txt");
     assert_non_null(ev);
     assert_int_equal(strchr(ev, '\n') - ev, (long)strlen(ev) - 1);
     assert_true(json_num(ev, "one_step", "rmse") == r1);
     assert_true(json_num(ev, "multi_step", "rmse") == rm);
     assert_true(json_num(ev, "multi_step", "naive_rmse") == nm);
     /* And as a table. */
-    assert_int_equal(recur("eval s.model s.csv", err, sizeof err), 0);
-    char *tab = slurp("out.txt");
+    assert_int_equal(test_run_recur(dir, "eval s.model s.csv", err, sizeof err), 0);
+    char *tab = test_slurp(dir, "out.txt");
     assert_non_null(strstr(tab, "seasonal naive S=12"));
     assert_non_null(strstr(tab, "multi-step"));
     /* A direct model: the horizon covers the whole holdout. */
-    if (recur("train forecast --data s.csv --column 2 --holdout 12 --season-features --hidden 8 "
-              "--epochs 5 --threads 1 --json --quiet --out d.model",
-              err, sizeof err))
+    if (test_run_recur(dir,
+                       "train forecast --data s.csv --column 2 --holdout 12 --season-features "
+                       "--hidden 8 --epochs 5 --threads 1 --json --quiet --out d.model",
+                       err, sizeof err))
         fail_msg("training failed: %s", err);
-    char *dj = slurp("out.txt");
+    char *dj = test_slurp(dir, "out.txt");
     assert_non_null(strstr(dj, "\"strategy\":\"direct\""));
     free(tr), free(ev), free(tab), free(dj);
-}
-
-/* Per step, the last loss logged (a resumed run logs the redone steps). */
-static int read_losses(const char *name, char losses[][32], int max)
-{
-    char *s = slurp(name);
-    int n = 0;
-    for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
-        int step;
-        char loss[32];
-        if (sscanf(line, "%d,%31[^,]", &step, loss) == 2 && step >= 1 && step <= max) {
-            strcpy(losses[step - 1], loss);
-            if (step > n) n = step;
-        }
-    }
-    free(s);
-    return n;
 }
 
 #define RESUME_ARGS                                                                       \
@@ -427,36 +361,32 @@ static void test_resume_is_exact(void **state)
     char err[4096];
     /* 160 steps straight, against 70 steps, then a resume to 160. An epoch
      * is 17 steps (136 windows of 8), so the resume starts mid-epoch. */
-    if (recur(RESUME_ARGS "--steps 160 --out a.model --log a.csv", err, sizeof err))
+    if (test_run_recur(dir, RESUME_ARGS "--steps 160 --out a.model --log a.csv", err, sizeof err))
         fail_msg("uninterrupted run failed: %s", err);
-    if (recur(RESUME_ARGS "--steps 70 --out b.model --log b.csv", err, sizeof err))
+    if (test_run_recur(dir, RESUME_ARGS "--steps 70 --out b.model --log b.csv", err, sizeof err))
         fail_msg("first half failed: %s", err);
-    if (recur("train forecast --resume b.model.ckpt --steps 160 --json", err, sizeof err))
+    if (test_run_recur(dir, "train forecast --resume b.model.ckpt --steps 160 --json", err,
+                       sizeof err))
         fail_msg("resume failed: %s", err);
     static char a[160][32], b[160][32];
-    assert_int_equal(read_losses("a.csv", a, 160), 160);
-    assert_int_equal(read_losses("b.csv", b, 160), 160);
+    assert_int_equal(test_read_losses(dir, "a.csv", a, 160), 160);
+    assert_int_equal(test_read_losses(dir, "b.csv", b, 160), 160);
     for (int i = 0; i < 160; i++)
         if (strcmp(a[i], b[i]))
             fail_msg("step %d: uninterrupted loss %s, resumed loss %s", i + 1, a[i], b[i]);
     /* The resumed run kept its options (the log file, the data). */
-    char *out = slurp("out.txt");
+    char *out = test_slurp(dir, "out.txt");
     assert_int_equal((int)json_num(out, NULL, "steps"), 160);
     free(out);
     /* A model file is not a checkpoint. */
-    assert_int_not_equal(recur("train forecast --resume b.model", err, sizeof err), 0);
+    assert_int_not_equal(test_run_recur(dir, "train forecast --resume b.model", err, sizeof err),
+                         0);
     assert_non_null(strstr(err, "resume from MODEL.ckpt"));
 }
 
 static void expect_error(const char *args, const char *want)
 {
-    char err[4096];
-    int rc = recur(args, err, sizeof err);
-    if (rc == 0) fail_msg("'%s' succeeded; expected an error", args);
-    size_t n = strlen(err);
-    if (n == 0 || strncmp(err, "recur ", 6) != 0 || strchr(err, '\n') != err + n - 1)
-        fail_msg("'%s': stderr is not one 'recur ...' line: [%s]", args, err);
-    if (!strstr(err, want)) fail_msg("'%s': error [%s] does not mention '%s'", args, err, want);
+    test_expect_cli_error(dir, args, "recur ", want);
 }
 
 static void test_bad_input_gives_one_line_errors(void **state)
@@ -486,9 +416,10 @@ static void test_bad_input_gives_one_line_errors(void **state)
 #undef E
     /* eval: another task's model, and a file without the model's column. */
     char err[4096];
-    if (recur("train forecast --data s.csv --column value --holdout 12 --window 12 --horizon 3 "
-              "--hidden 4 --epochs 1 --threads 1 --quiet --out m.model",
-              err, sizeof err))
+    if (test_run_recur(dir,
+                       "train forecast --data s.csv --column value --holdout 12 --window 12 "
+                       "--horizon 3 --hidden 4 --epochs 1 --threads 1 --quiet --out m.model",
+                       err, sizeof err))
         fail_msg("training failed: %s", err);
     expect_error("eval m.model bad.csv", "bad.csv:1: no column 'value'");
     put("tiny.csv", "t,value\n1,2\n2,3\n3,4\n4,5\n5,6\n6,7\n7,8\n8,9\n9,8\n10,7\n11,6\n"

@@ -5,7 +5,6 @@
 
 #include "io/io.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,58 +15,13 @@
 /* ---------------------------------------------------------- helpers -- */
 
 /* Each test gets a fresh temporary directory as its state. */
-static int make_dir(void **state)
-{
-    char *d = malloc(64);
-    if (!d) return -1;
-    const char *base = getenv("TMPDIR");
-    snprintf(d, 64, "%s/recur-io-XXXXXX", base && strlen(base) < 40 ? base : "/tmp");
-    if (!mkdtemp(d)) {
-        free(d);
-        return -1;
-    }
-    *state = d;
-    return 0;
-}
-
-static int remove_dir(void **state)
-{
-    char *d = *state;
-    DIR *dir = opendir(d);
-    if (dir) {
-        struct dirent *e;
-        char p[512];
-        while ((e = readdir(dir)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-                remove(p);
-            }
-        closedir(dir);
-    }
-    int r = rmdir(d);
-    free(d);
-    return r;
-}
+static int make_dir(void **state) { return (*state = test_tmpdir_make("io")) ? 0 : -1; }
+static int remove_dir(void **state) { return test_tmpdir_remove(*state); }
 
 #define IO_TEST(f) cmocka_unit_test_setup_teardown(f, make_dir, remove_dir)
 
-/* dir/name in one of a few rotating buffers (a test keeps at most a few). */
-static const char *in_dir(void **state, const char *name)
-{
-    static char bufs[8][512];
-    static int next;
-    char *b = bufs[next++ & 7];
-    snprintf(b, sizeof bufs[0], "%s/%s", (const char *)*state, name);
-    return b;
-}
-
-static void write_bytes(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (n) assert_int_equal(fwrite(data, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
+/* dir/name (in one of a few rotating buffers). */
+static const char *in_dir(void **state, const char *name) { return test_path(*state, name); }
 
 static unsigned char *read_bytes(const char *path, size_t *n)
 {
@@ -99,7 +53,7 @@ static void write_st_raw(const char *path, const char *header, const void *data,
     rc_put_le64(b, h);
     memcpy(b + 8, header, h);
     if (n) memcpy(b + 8 + h, data, n);
-    write_bytes(path, b, 8 + h + n);
+    test_write_bytes(path, b, 8 + h + n);
     free(b);
 }
 
@@ -512,31 +466,31 @@ static void test_st_bad_files(void **state)
     assert_int_equal(rc_safetensors_open((const char *)*state, &st), RC_ERR_IO);
     assert_contains(rc_last_error(), "not a regular file");
     /* empty, and too short for the length */
-    write_bytes(path, "", 0);
+    test_write_bytes(path, "", 0);
     assert_int_equal(rc_safetensors_open(path, &st), RC_ERR_FORMAT);
     assert_contains(rc_last_error(), "0 bytes");
-    write_bytes(path, "\x02\0\0\0", 4);
+    test_write_bytes(path, "\x02\0\0\0", 4);
     assert_int_equal(rc_safetensors_open(path, &st), RC_ERR_FORMAT);
     assert_contains(rc_last_error(), "too few");
     /* header length larger than the file */
     unsigned char b[24] = {0};
     rc_put_le64(b, 17);
     memcpy(b + 8, "{}              ", 16);
-    write_bytes(path, b, 24);
+    test_write_bytes(path, b, 24);
     assert_int_equal(rc_safetensors_open(path, &st), RC_ERR_FORMAT);
     assert_contains(rc_last_error(), "header length 17 is larger than the rest of the file (16");
     assert_contains(rc_last_error(), path);
     rc_put_le64(b, UINT64_MAX);
-    write_bytes(path, b, 24);
+    test_write_bytes(path, b, 24);
     assert_int_equal(rc_safetensors_open(path, &st), RC_ERR_FORMAT);
     assert_contains(rc_last_error(), "larger than the rest");
     /* header length zero */
     rc_put_le64(b, 0);
-    write_bytes(path, b, 24);
+    test_write_bytes(path, b, 24);
     assert_int_equal(rc_safetensors_open(path, &st), RC_ERR_FORMAT);
     assert_contains(rc_last_error(), "does not start with '{'");
     /* not a safetensors file at all */
-    write_bytes(path, "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16);
+    test_write_bytes(path, "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16);
     assert_int_equal(rc_safetensors_open(path, &st), RC_ERR_FORMAT);
 
     /* truncated data: a good file cut short */
@@ -549,7 +503,7 @@ static void test_st_bad_files(void **state)
     rc_tensor_free(&t);
     size_t n;
     unsigned char *raw = read_bytes(path, &n);
-    write_bytes(path, raw, n - 3);
+    test_write_bytes(path, raw, n - 3);
     free(raw);
     assert_int_equal(rc_safetensors_open(path, &st), RC_ERR_FORMAT);
     assert_contains(rc_last_error(), "'weight_ih_l0'");
@@ -596,7 +550,7 @@ static void test_st_write_atomic(void **state)
     const rc_tensor *ts[] = {&a};
     const char *k[] = {"v"}, *v1[] = {"1"}, *v2[] = {"2"};
     /* A stale temporary from an earlier crash does not get in the way. */
-    write_bytes(tmp, "junk", 4);
+    test_write_bytes(tmp, "junk", 4);
     assert_int_equal(rc_safetensors_write(path, 1, nm, ts, 1, k, v1), RC_OK);
     assert_false(file_exists(tmp));
 
@@ -757,7 +711,7 @@ static void write_npy(const char *path, int major, const char *dict, const void 
     memset(b + pre + strlen(dict), ' ', pad);
     b[pre + hl - 1] = '\n';
     if (n) memcpy(b + pre + hl, data, n);
-    write_bytes(path, b, pre + hl + n);
+    test_write_bytes(path, b, pre + hl + n);
     free(b);
 }
 
@@ -952,22 +906,22 @@ static void test_npy_bad_files(void **state)
     /* raw damage */
     assert_int_equal(rc_npy_read(in_dir(state, "none.npy"), &t), RC_ERR_IO);
     assert_contains(rc_last_error(), "none.npy");
-    write_bytes(path, "\x93NUMP", 5);
+    test_write_bytes(path, "\x93NUMP", 5);
     assert_int_equal(rc_npy_read(path, &t), RC_ERR_FORMAT);
     assert_contains(rc_last_error(), "too short");
-    write_bytes(path, "PK\x03\x04 this is a zip file", 24);
+    test_write_bytes(path, "PK\x03\x04 this is a zip file", 24);
     assert_int_equal(rc_npy_read(path, &t), RC_ERR_FORMAT);
     assert_contains(rc_last_error(), "magic");
-    write_bytes(path, "\x93NUMPY\x09\x00\x10\x00{}", 12);
+    test_write_bytes(path, "\x93NUMPY\x09\x00\x10\x00{}", 12);
     assert_int_equal(rc_npy_read(path, &t), RC_ERR_FORMAT);
     assert_contains(rc_last_error(), "version 9.0");
-    write_bytes(path, "\x93NUMPY\x01\x00\xff\x00{'descr'", 17);
+    test_write_bytes(path, "\x93NUMPY\x01\x00\xff\x00{'descr'", 17);
     assert_int_equal(rc_npy_read(path, &t), RC_ERR_FORMAT);
     assert_contains(rc_last_error(), "header length 255 runs past the end");
-    write_bytes(path, "\x93NUMPY\x02\x00\xff\xff\xff\xff{'descr'", 19);
+    test_write_bytes(path, "\x93NUMPY\x02\x00\xff\xff\xff\xff{'descr'", 19);
     assert_int_equal(rc_npy_read(path, &t), RC_ERR_FORMAT);
     assert_contains(rc_last_error(), "runs past the end");
-    write_bytes(path, "\x93NUMPY\x02\x00\xff", 9);
+    test_write_bytes(path, "\x93NUMPY\x02\x00\xff", 9);
     assert_int_equal(rc_npy_read(path, &t), RC_ERR_FORMAT);
     /* writing */
     int bad[1] = {-1};

@@ -12,19 +12,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RECUR RC_SOURCE_DIR "/bin/recur"
-
-static char dir[64];
+/* The running test's temporary directory. */
+static char *dir;
 
 static int setup(void **state)
 {
     (void)state;
-    strcpy(dir, "/tmp/recur-lm-XXXXXX");
-    if (!mkdtemp(dir)) return -1;
+    if (!(dir = test_tmpdir_make("lm"))) return -1;
     /* A text with structure to learn: sentences from a tiny grammar. */
-    char p[128];
-    snprintf(p, sizeof p, "%s/text.txt", dir);
-    FILE *f = fopen(p, "w");
+    FILE *f = fopen(test_path(dir, "text.txt"), "w");
     if (!f) return -1;
     const char *who[] = {"the cat", "a dog", "my king", "the old man", "our queen"};
     const char *did[] = {"sees", "loves", "fears", "calls", "follows"};
@@ -38,94 +34,31 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-/* Runs a recur command line in dir; returns the exit code; stderr -> err. */
-static int recur(const char *args, char *err, size_t n)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "cd %s && " RECUR " %s >out.txt 2>err.txt", dir, args);
-    int rc = system(cmd);
-    char p[128];
-    snprintf(p, sizeof p, "%s/err.txt", dir);
-    FILE *f = fopen(p, "r");
-    size_t k = f && err ? fread(err, 1, n - 1, f) : 0;
-    if (err) err[k] = '\0';
-    if (f) fclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static char *slurp(const char *name)
-{
-    char p[160];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "r");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t k = fread(s, 1, (size_t)n, f);
-    s[k] = '\0';
-    fclose(f);
-    return s;
-}
-
-static int count_lines(const char *name)
-{
-    char *s = slurp(name);
-    int n = 0;
-    for (char *c = s; c && *c; c++) n += *c == '\n';
-    free(s);
-    return n;
-}
+static int teardown(void **state) { return test_tmpdir_remove(dir); }
 
 #define TRAIN_ARGS                                                                      \
     "train lm --data text.txt --hidden 24 --embed 8 --layers 2 --dropout 0.1 --batch 8 " \
     "--bptt 16 --eval-every 50 --checkpoint-every 20 --quiet --steps 400"
 
-/* Per step, the last loss logged (a resumed run logs the redone steps again). */
-static int read_losses(const char *name, char losses[][32], int max)
-{
-    char *s = slurp(name);
-    int n = 0;
-    for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
-        int step;
-        char loss[32];
-        if (sscanf(line, "%d,%31[^,]", &step, loss) == 2 && step >= 1 && step <= max) {
-            strcpy(losses[step - 1], loss);
-            if (step > n) n = step;
-        }
-    }
-    free(s);
-    return n;
-}
-
 static void test_resume_after_sigkill_matches_uninterrupted_run(void **state)
 {
     (void)state;
     char err[4096];
-    if (recur(TRAIN_ARGS " --out a.model --log a.csv", err, sizeof err))
+    if (test_run_recur(dir, TRAIN_ARGS " --out a.model --log a.csv", err, sizeof err))
         fail_msg("uninterrupted run failed: %s", err);
 
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         if (chdir(dir) != 0) _exit(127);
-        execl("/bin/sh", "sh", "-c", "exec " RECUR " " TRAIN_ARGS " --out b.model --log b.csv",
+        execl("/bin/sh", "sh", "-c", "exec " TEST_RECUR " " TRAIN_ARGS " --out b.model --log b.csv",
               (char *)NULL);
         _exit(127);
     }
     /* Kill it hard once it is well past a checkpoint but not done. */
     int killed = 0;
     for (int i = 0; i < 200000 && !killed; i++) {
-        if (count_lines("b.csv") >= 150) {
+        if (test_count_lines(dir, "b.csv") >= 150) {
             kill(pid, SIGKILL);
             killed = 1;
         } else {
@@ -137,14 +70,14 @@ static void test_resume_after_sigkill_matches_uninterrupted_run(void **state)
     waitpid(pid, &status, 0);
     assert_true(killed);
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    int logged = count_lines("b.csv");
+    int logged = test_count_lines(dir, "b.csv");
     assert_true(logged < 400); /* it really was stopped mid-run */
 
-    if (recur("train lm --resume b.model.ckpt --quiet", err, sizeof err))
+    if (test_run_recur(dir, "train lm --resume b.model.ckpt --quiet", err, sizeof err))
         fail_msg("resume failed: %s", err);
     static char a[400][32], b[400][32];
-    assert_int_equal(read_losses("a.csv", a, 400), 400);
-    assert_int_equal(read_losses("b.csv", b, 400), 400);
+    assert_int_equal(test_read_losses(dir, "a.csv", a, 400), 400);
+    assert_int_equal(test_read_losses(dir, "b.csv", b, 400), 400);
     for (int i = 0; i < 400; i++)
         if (strcmp(a[i], b[i]))
             fail_msg("step %d: uninterrupted loss %s, resumed loss %s (killed after %d logged steps)",
@@ -157,12 +90,14 @@ static void test_eval_and_sample(void **state)
 {
     (void)state;
     char err[4096];
-    if (recur("train lm --data text.txt --hidden 32 --embed 16 --batch 8 --bptt 32 --steps 300 "
-              "--eval-every 100 --quiet --out m.model --lr 0.01",
-              err, sizeof err))
+    if (test_run_recur(dir,
+                       "train lm --data text.txt --hidden 32 --embed 16 --batch 8 --bptt 32 "
+                       "--steps 300 --eval-every 100 --quiet --out m.model --lr 0.01",
+                       err, sizeof err))
         fail_msg("training failed: %s", err);
-    if (recur("eval m.model text.txt --json", err, sizeof err)) fail_msg("eval failed: %s", err);
-    char *out = slurp("out.txt");
+    if (test_run_recur(dir, "eval m.model text.txt --json", err, sizeof err))
+        fail_msg("eval failed: %s", err);
+    char *out = test_slurp(dir, "out.txt");
     double loss = -1;
     const char *l = strstr(out, "\"loss\":");
     assert_non_null(l);
@@ -172,44 +107,37 @@ static void test_eval_and_sample(void **state)
     assert_true(loss > 0 && loss < 1.6);
 
     /* Same seed, same text; another seed, another text. */
-    assert_int_equal(recur("sample m.model --length 200 --seed 7 --prime 'the '", err, sizeof err), 0);
-    char *s1 = slurp("out.txt");
-    assert_int_equal(recur("sample m.model --length 200 --seed 7 --prime 'the '", err, sizeof err), 0);
-    char *s2 = slurp("out.txt");
-    assert_int_equal(recur("sample m.model --length 200 --seed 8 --prime 'the '", err, sizeof err), 0);
-    char *s3 = slurp("out.txt");
+    const char *seed7 = "sample m.model --length 200 --seed 7 --prime 'the '";
+    const char *seed8 = "sample m.model --length 200 --seed 8 --prime 'the '";
+    assert_int_equal(test_run_recur(dir, seed7, err, sizeof err), 0);
+    char *s1 = test_slurp(dir, "out.txt");
+    assert_int_equal(test_run_recur(dir, seed7, err, sizeof err), 0);
+    char *s2 = test_slurp(dir, "out.txt");
+    assert_int_equal(test_run_recur(dir, seed8, err, sizeof err), 0);
+    char *s3 = test_slurp(dir, "out.txt");
     assert_string_equal(s1, s2);
     assert_string_not_equal(s1, s3);
     assert_true(strncmp(s1, "the ", 4) == 0);
     assert_true(strlen(s1) >= 200);
     /* Low temperature follows the grammar: words it has seen. */
-    assert_int_equal(recur("sample m.model --length 300 --seed 1 --temperature 0.3", err, sizeof err), 0);
-    char *cold = slurp("out.txt");
+    const char *cold_cmd = "sample m.model --length 300 --seed 1 --temperature 0.3";
+    assert_int_equal(test_run_recur(dir, cold_cmd, err, sizeof err), 0);
+    char *cold = test_slurp(dir, "out.txt");
     assert_true(strstr(cold, "the ") || strstr(cold, "a ") || strstr(cold, "my "));
     free(s1), free(s2), free(s3), free(cold);
 }
 
 static void expect_error(const char *args, const char *want)
 {
-    char err[4096];
-    int rc = recur(args, err, sizeof err);
-    if (rc == 0) fail_msg("'%s' succeeded; expected an error", args);
-    size_t n = strlen(err);
-    if (n == 0 || strncmp(err, "recur ", 6) != 0 || strchr(err, '\n') != err + n - 1)
-        fail_msg("'%s': stderr is not one 'recur ...' line: [%s]", args, err);
-    if (!strstr(err, want)) fail_msg("'%s': error [%s] does not mention '%s'", args, err, want);
+    test_expect_cli_error(dir, args, "recur ", want);
 }
 
 static void test_bad_input_gives_one_line_errors(void **state)
 {
     (void)state;
-    char p[160];
-    snprintf(p, sizeof p, "%s/empty.txt", dir);
-    fclose(fopen(p, "w"));
-    snprintf(p, sizeof p, "%s/latin1.txt", dir);
-    FILE *f = fopen(p, "wb");
-    fputs("caf\xe9 au lait\nline two\n", f);
-    fclose(f);
+    test_write_file(dir, "empty.txt", "", 0);
+    const char latin1[] = "caf\xe9 au lait\nline two\n";
+    test_write_file(dir, "latin1.txt", latin1, sizeof latin1 - 1);
     expect_error("train lm --data empty.txt --out x.model", "empty");
     expect_error("train lm --data missing.txt --out x.model", "missing.txt");
     expect_error("train lm --data . --out x.model", ".");
@@ -225,8 +153,7 @@ static void test_bad_input_gives_one_line_errors(void **state)
     rc_rnn_config c = rc_rnn_defaults(RC_CELL_GRU, 3, 4);
     rc_rnn *m;
     assert_int_equal(rc_rnn_new(&c, 1, &m), RC_OK);
-    snprintf(p, sizeof p, "%s/layer.safetensors", dir);
-    assert_int_equal(rc_rnn_save(m, p), RC_OK);
+    assert_int_equal(rc_rnn_save(m, test_path(dir, "layer.safetensors")), RC_OK);
     rc_rnn_free(m);
     expect_error("eval layer.safetensors text.txt", "recurrent");
     expect_error("sample layer.safetensors", "recurrent");

@@ -7,28 +7,6 @@
 #include <math.h>
 #include <string.h>
 
-/* NULL result, the tape's status (then reset), and the words in the message. */
-static void expect_fail_(rc_tape *t, const void *result, rc_status st, const char *const *words,
-                         const char *what)
-{
-    if (result) fail_msg("%s: expected NULL", what);
-    if (t) {
-        if (rc_tape_status(t) != st)
-            fail_msg("%s: tape status %s, expected %s (%s)", what,
-                     rc_status_name(rc_tape_status(t)), rc_status_name(st), rc_last_error());
-        rc_tape_reset(t);
-    }
-    const char *msg = rc_last_error();
-    for (; *words; words++)
-        if (!strstr(msg, *words)) fail_msg("%s: message \"%s\" lacks \"%s\"", what, msg, *words);
-}
-#define EXPECT_FAIL(t, expr, st, ...)                                                \
-    do {                                                                             \
-        rc_clear_error();                                                            \
-        const void *r_ = (expr);                                                     \
-        expect_fail_((t), r_, (st), (const char *const[]){__VA_ARGS__, NULL}, #expr); \
-    } while (0)
-
 typedef struct drop_case {
     int ndim;
     int shape[RC_MAX_DIMS];
@@ -177,16 +155,16 @@ static void test_dropout_errors(void **state)
     rc_var *x = test_param("x", 2, s, 1, -1, 1);
     rc_rng r;
     rc_rng_init(&r, 1);
-    EXPECT_FAIL(t, rc_dropout(t, x, 1.0f, &r), RC_ERR_ARG, "dropout", "p = 1", "[2x3]");
-    EXPECT_FAIL(t, rc_dropout(t, x, 1.5f, &r), RC_ERR_ARG, "dropout", "[0, 1)");
-    EXPECT_FAIL(t, rc_dropout(t, x, -0.1f, &r), RC_ERR_ARG, "dropout", "p = -0.1");
-    EXPECT_FAIL(t, rc_dropout(t, x, NAN, &r), RC_ERR_ARG, "dropout", "[2x3]");
+    TEST_EXPECT_FAIL(t, rc_dropout(t, x, 1.0f, &r), RC_ERR_ARG, "dropout", "p = 1", "[2x3]");
+    TEST_EXPECT_FAIL(t, rc_dropout(t, x, 1.5f, &r), RC_ERR_ARG, "dropout", "[0, 1)");
+    TEST_EXPECT_FAIL(t, rc_dropout(t, x, -0.1f, &r), RC_ERR_ARG, "dropout", "p = -0.1");
+    TEST_EXPECT_FAIL(t, rc_dropout(t, x, NAN, &r), RC_ERR_ARG, "dropout", "[2x3]");
     rc_tape_set_training(t, 0); /* a bad p is an error even when inactive */
-    EXPECT_FAIL(t, rc_dropout(t, x, 1.0f, &r), RC_ERR_ARG, "dropout", "p = 1");
+    TEST_EXPECT_FAIL(t, rc_dropout(t, x, 1.0f, &r), RC_ERR_ARG, "dropout", "p = 1");
     rc_tape_set_training(t, 1);
-    EXPECT_FAIL(t, rc_dropout(t, x, 0.5f, NULL), RC_ERR_ARG, "dropout", "rng", "[2x3]");
-    EXPECT_FAIL(t, rc_dropout(t, NULL, 0.5f, &r), RC_ERR_ARG, "dropout", "NULL");
-    EXPECT_FAIL(NULL, rc_dropout(NULL, x, 0.5f, &r), RC_ERR_ARG, "dropout", "tape");
+    TEST_EXPECT_FAIL(t, rc_dropout(t, x, 0.5f, NULL), RC_ERR_ARG, "dropout", "rng", "[2x3]");
+    TEST_EXPECT_FAIL(t, rc_dropout(t, NULL, 0.5f, &r), RC_ERR_ARG, "dropout", "NULL");
+    TEST_EXPECT_FAIL(NULL, rc_dropout(NULL, x, 0.5f, &r), RC_ERR_ARG, "dropout", "tape");
     assert_int_equal(r.counter, 0);
     rc_param_free(x);
     rc_tape_free(t);

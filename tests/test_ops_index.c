@@ -6,28 +6,6 @@
 #include <math.h>
 #include <string.h>
 
-/* NULL result, the tape's status (then reset), and the words in the message. */
-static void expect_fail_(rc_tape *t, const void *result, rc_status st, const char *const *words,
-                         const char *what)
-{
-    if (result) fail_msg("%s: expected NULL", what);
-    if (t) {
-        if (rc_tape_status(t) != st)
-            fail_msg("%s: tape status %s, expected %s (%s)", what,
-                     rc_status_name(rc_tape_status(t)), rc_status_name(st), rc_last_error());
-        rc_tape_reset(t);
-    }
-    const char *msg = rc_last_error();
-    for (; *words; words++)
-        if (!strstr(msg, *words)) fail_msg("%s: message \"%s\" lacks \"%s\"", what, msg, *words);
-}
-#define EXPECT_FAIL(t, expr, st, ...)                                                \
-    do {                                                                             \
-        rc_clear_error();                                                            \
-        const void *r_ = (expr);                                                     \
-        expect_fail_((t), r_, (st), (const char *const[]){__VA_ARGS__, NULL}, #expr); \
-    } while (0)
-
 /* Flat index of a multi-index in a row-major shape. */
 static size_t flat(int ndim, const int *shape, const int *idx)
 {
@@ -389,26 +367,26 @@ static void test_errors(void **state)
 
     /* concat */
     rc_var *ab[2] = {a, b}, *ac[2] = {a, c}, *av[2] = {a, v}, *an[3] = {a, NULL, b};
-    EXPECT_FAIL(t, rc_concat(t, ab, 2, 0), RC_ERR_SHAPE, "concat", "[2x4]", "[2x3]");
-    EXPECT_FAIL(t, rc_concat(t, ac, 2, 1), RC_ERR_SHAPE, "concat", "[3x3]", "[2x3]");
-    EXPECT_FAIL(t, rc_concat(t, av, 2, 0), RC_ERR_SHAPE, "concat", "[6]", "[2x3]");
-    EXPECT_FAIL(t, rc_concat(t, ab, 2, 2), RC_ERR_ARG, "concat", "axis 2", "[2x3]");
-    EXPECT_FAIL(t, rc_concat(t, ab, 2, -1), RC_ERR_ARG, "concat", "axis -1");
-    EXPECT_FAIL(t, rc_concat(t, ab, 0, 0), RC_ERR_ARG, "concat", "n = 0");
-    EXPECT_FAIL(t, rc_concat(t, NULL, 2, 0), RC_ERR_ARG, "concat", "NULL");
-    EXPECT_FAIL(t, rc_concat(t, an, 3, 1), RC_ERR_ARG, "concat", "input 1");
-    EXPECT_FAIL(NULL, rc_concat(NULL, ab, 2, 1), RC_ERR_ARG, "concat", "tape");
+    TEST_EXPECT_FAIL(t, rc_concat(t, ab, 2, 0), RC_ERR_SHAPE, "concat", "[2x4]", "[2x3]");
+    TEST_EXPECT_FAIL(t, rc_concat(t, ac, 2, 1), RC_ERR_SHAPE, "concat", "[3x3]", "[2x3]");
+    TEST_EXPECT_FAIL(t, rc_concat(t, av, 2, 0), RC_ERR_SHAPE, "concat", "[6]", "[2x3]");
+    TEST_EXPECT_FAIL(t, rc_concat(t, ab, 2, 2), RC_ERR_ARG, "concat", "axis 2", "[2x3]");
+    TEST_EXPECT_FAIL(t, rc_concat(t, ab, 2, -1), RC_ERR_ARG, "concat", "axis -1");
+    TEST_EXPECT_FAIL(t, rc_concat(t, ab, 0, 0), RC_ERR_ARG, "concat", "n = 0");
+    TEST_EXPECT_FAIL(t, rc_concat(t, NULL, 2, 0), RC_ERR_ARG, "concat", "NULL");
+    TEST_EXPECT_FAIL(t, rc_concat(t, an, 3, 1), RC_ERR_ARG, "concat", "input 1");
+    TEST_EXPECT_FAIL(NULL, rc_concat(NULL, ab, 2, 1), RC_ERR_ARG, "concat", "tape");
     assert_non_null(rc_concat(t, ab, 2, 1));
 
     /* slice */
-    EXPECT_FAIL(t, rc_slice(t, d, 3, 0, 1), RC_ERR_ARG, "slice", "axis 3", "[2x3x4]");
-    EXPECT_FAIL(t, rc_slice(t, d, -1, 0, 1), RC_ERR_ARG, "slice", "axis -1");
-    EXPECT_FAIL(t, rc_slice(t, d, 2, 2, 3), RC_ERR_RANGE, "slice", "[2, 5)", "[2x3x4]");
-    EXPECT_FAIL(t, rc_slice(t, d, 1, -1, 2), RC_ERR_RANGE, "slice", "[2x3x4]");
-    EXPECT_FAIL(t, rc_slice(t, d, 1, 1, -1), RC_ERR_RANGE, "slice", "[2x3x4]");
-    EXPECT_FAIL(t, rc_slice(t, d, 1, 2147483647, 2147483647), RC_ERR_RANGE, "slice");
-    EXPECT_FAIL(t, rc_slice(t, NULL, 0, 0, 1), RC_ERR_ARG, "slice", "NULL");
-    EXPECT_FAIL(NULL, rc_slice(NULL, d, 0, 0, 1), RC_ERR_ARG, "slice", "tape");
+    TEST_EXPECT_FAIL(t, rc_slice(t, d, 3, 0, 1), RC_ERR_ARG, "slice", "axis 3", "[2x3x4]");
+    TEST_EXPECT_FAIL(t, rc_slice(t, d, -1, 0, 1), RC_ERR_ARG, "slice", "axis -1");
+    TEST_EXPECT_FAIL(t, rc_slice(t, d, 2, 2, 3), RC_ERR_RANGE, "slice", "[2, 5)", "[2x3x4]");
+    TEST_EXPECT_FAIL(t, rc_slice(t, d, 1, -1, 2), RC_ERR_RANGE, "slice", "[2x3x4]");
+    TEST_EXPECT_FAIL(t, rc_slice(t, d, 1, 1, -1), RC_ERR_RANGE, "slice", "[2x3x4]");
+    TEST_EXPECT_FAIL(t, rc_slice(t, d, 1, 2147483647, 2147483647), RC_ERR_RANGE, "slice");
+    TEST_EXPECT_FAIL(t, rc_slice(t, NULL, 0, 0, 1), RC_ERR_ARG, "slice", "NULL");
+    TEST_EXPECT_FAIL(NULL, rc_slice(NULL, d, 0, 0, 1), RC_ERR_ARG, "slice", "tape");
 
     /* split: returns a status and leaves every part NULL */
     rc_var *parts[4] = {a, a, a, a};
@@ -437,26 +415,26 @@ static void test_errors(void **state)
 
     /* reshape */
     int s5x5[2] = {5, 5}, s5d[5] = {1, 1, 2, 3, 4}, sneg[2] = {-2, -12};
-    EXPECT_FAIL(t, rc_reshape(t, d, 2, s5x5), RC_ERR_SHAPE, "reshape", "[2x3x4]", "[5x5]");
-    EXPECT_FAIL(t, rc_reshape(t, d, 5, s5d), RC_ERR_SHAPE, "reshape", "[2x3x4]");
-    EXPECT_FAIL(t, rc_reshape(t, d, 0, s5d), RC_ERR_SHAPE, "reshape");
-    EXPECT_FAIL(t, rc_reshape(t, d, 2, sneg), RC_ERR_SHAPE, "reshape", "negative");
-    EXPECT_FAIL(t, rc_reshape(t, d, 2, NULL), RC_ERR_SHAPE, "reshape");
-    EXPECT_FAIL(t, rc_reshape(t, NULL, 2, s5x5), RC_ERR_ARG, "reshape", "NULL");
-    EXPECT_FAIL(NULL, rc_reshape(NULL, d, 2, s5x5), RC_ERR_ARG, "reshape", "tape");
+    TEST_EXPECT_FAIL(t, rc_reshape(t, d, 2, s5x5), RC_ERR_SHAPE, "reshape", "[2x3x4]", "[5x5]");
+    TEST_EXPECT_FAIL(t, rc_reshape(t, d, 5, s5d), RC_ERR_SHAPE, "reshape", "[2x3x4]");
+    TEST_EXPECT_FAIL(t, rc_reshape(t, d, 0, s5d), RC_ERR_SHAPE, "reshape");
+    TEST_EXPECT_FAIL(t, rc_reshape(t, d, 2, sneg), RC_ERR_SHAPE, "reshape", "negative");
+    TEST_EXPECT_FAIL(t, rc_reshape(t, d, 2, NULL), RC_ERR_SHAPE, "reshape");
+    TEST_EXPECT_FAIL(t, rc_reshape(t, NULL, 2, s5x5), RC_ERR_ARG, "reshape", "NULL");
+    TEST_EXPECT_FAIL(NULL, rc_reshape(NULL, d, 2, s5x5), RC_ERR_ARG, "reshape", "tape");
 
     /* embedding */
     int32_t ids[4] = {0, 1, 3, 2}, neg[3] = {1, -4, 0};
-    EXPECT_FAIL(t, rc_embedding(t, c, ids, 4), RC_ERR_RANGE, "embedding", "id 3",
-                "position 2", "[3x3]");
-    EXPECT_FAIL(t, rc_embedding(t, c, neg, 3), RC_ERR_RANGE, "embedding", "id -4",
-                "position 1");
-    EXPECT_FAIL(t, rc_embedding(t, v, ids, 2), RC_ERR_SHAPE, "embedding", "[6]");
-    EXPECT_FAIL(t, rc_embedding(t, d, ids, 2), RC_ERR_SHAPE, "embedding", "[2x3x4]");
-    EXPECT_FAIL(t, rc_embedding(t, c, NULL, 2), RC_ERR_ARG, "embedding", "NULL");
-    EXPECT_FAIL(t, rc_embedding(t, c, ids, -1), RC_ERR_ARG, "embedding", "n = -1");
-    EXPECT_FAIL(t, rc_embedding(t, NULL, ids, 2), RC_ERR_ARG, "embedding", "NULL");
-    EXPECT_FAIL(NULL, rc_embedding(NULL, c, ids, 2), RC_ERR_ARG, "embedding", "tape");
+    TEST_EXPECT_FAIL(t, rc_embedding(t, c, ids, 4), RC_ERR_RANGE, "embedding", "id 3", "position 2",
+                     "[3x3]");
+    TEST_EXPECT_FAIL(t, rc_embedding(t, c, neg, 3), RC_ERR_RANGE, "embedding", "id -4",
+                     "position 1");
+    TEST_EXPECT_FAIL(t, rc_embedding(t, v, ids, 2), RC_ERR_SHAPE, "embedding", "[6]");
+    TEST_EXPECT_FAIL(t, rc_embedding(t, d, ids, 2), RC_ERR_SHAPE, "embedding", "[2x3x4]");
+    TEST_EXPECT_FAIL(t, rc_embedding(t, c, NULL, 2), RC_ERR_ARG, "embedding", "NULL");
+    TEST_EXPECT_FAIL(t, rc_embedding(t, c, ids, -1), RC_ERR_ARG, "embedding", "n = -1");
+    TEST_EXPECT_FAIL(t, rc_embedding(t, NULL, ids, 2), RC_ERR_ARG, "embedding", "NULL");
+    TEST_EXPECT_FAIL(NULL, rc_embedding(NULL, c, ids, 2), RC_ERR_ARG, "embedding", "tape");
 
     rc_var *all[] = {a, b, c, v, d};
     free_all(all, 5);

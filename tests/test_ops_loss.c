@@ -16,28 +16,6 @@ static const shape_case shapes[] = {
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 
-/* NULL result, the tape's status (then reset), and the words in the message. */
-static void expect_fail_(rc_tape *t, const void *result, rc_status st, const char *const *words,
-                         const char *what)
-{
-    if (result) fail_msg("%s: expected NULL", what);
-    if (t) {
-        if (rc_tape_status(t) != st)
-            fail_msg("%s: tape status %s, expected %s (%s)", what,
-                     rc_status_name(rc_tape_status(t)), rc_status_name(st), rc_last_error());
-        rc_tape_reset(t);
-    }
-    const char *msg = rc_last_error();
-    for (; *words; words++)
-        if (!strstr(msg, *words)) fail_msg("%s: message \"%s\" lacks \"%s\"", what, msg, *words);
-}
-#define EXPECT_FAIL(t, expr, st, ...)                                                \
-    do {                                                                             \
-        rc_clear_error();                                                            \
-        const void *r_ = (expr);                                                     \
-        expect_fail_((t), r_, (st), (const char *const[]){__VA_ARGS__, NULL}, #expr); \
-    } while (0)
-
 static size_t last_dim(const rc_var *x) { return (size_t)x->value.shape[x->value.ndim - 1]; }
 
 /* Row r's softmax in double. */
@@ -341,41 +319,44 @@ static void test_errors(void **state)
     float mask[4] = {1, 1, 1, 1}, bad_mask[4] = {1, -1, 1, 1}, nan_mask[4] = {1, NAN, 1, 1};
 
     /* cross_entropy: ids out of range where the mask is not 0. */
-    EXPECT_FAIL(t, rc_cross_entropy(t, x, tg, NULL), RC_ERR_RANGE, "cross_entropy", "row 2",
-                "id 7", "[4x3]");
-    EXPECT_FAIL(t, rc_cross_entropy(t, x, tg, mask), RC_ERR_RANGE, "cross_entropy", "row 2",
-                "id 7");
-    EXPECT_FAIL(t, rc_cross_entropy(t, x, tg_neg, NULL), RC_ERR_RANGE, "cross_entropy",
-                "row 1", "id -1");
-    EXPECT_FAIL(t, rc_cross_entropy(t, x, ok, bad_mask), RC_ERR_ARG, "cross_entropy", "mask[1]");
-    EXPECT_FAIL(t, rc_cross_entropy(t, x, ok, nan_mask), RC_ERR_ARG, "cross_entropy", "mask[1]");
-    EXPECT_FAIL(t, rc_cross_entropy(t, x, NULL, NULL), RC_ERR_ARG, "cross_entropy", "targets",
-                "[4x3]");
-    EXPECT_FAIL(t, rc_cross_entropy(t, x0, ok, NULL), RC_ERR_SHAPE, "cross_entropy", "[4x0]");
-    EXPECT_FAIL(t, rc_cross_entropy(t, NULL, ok, NULL), RC_ERR_ARG, "cross_entropy", "NULL");
-    EXPECT_FAIL(NULL, rc_cross_entropy(NULL, x, ok, NULL), RC_ERR_ARG, "cross_entropy", "tape");
+    TEST_EXPECT_FAIL(t, rc_cross_entropy(t, x, tg, NULL), RC_ERR_RANGE, "cross_entropy", "row 2",
+                     "id 7", "[4x3]");
+    TEST_EXPECT_FAIL(t, rc_cross_entropy(t, x, tg, mask), RC_ERR_RANGE, "cross_entropy", "row 2",
+                     "id 7");
+    TEST_EXPECT_FAIL(t, rc_cross_entropy(t, x, tg_neg, NULL), RC_ERR_RANGE, "cross_entropy",
+                     "row 1", "id -1");
+    TEST_EXPECT_FAIL(t, rc_cross_entropy(t, x, ok, bad_mask), RC_ERR_ARG, "cross_entropy",
+                     "mask[1]");
+    TEST_EXPECT_FAIL(t, rc_cross_entropy(t, x, ok, nan_mask), RC_ERR_ARG, "cross_entropy",
+                     "mask[1]");
+    TEST_EXPECT_FAIL(t, rc_cross_entropy(t, x, NULL, NULL), RC_ERR_ARG, "cross_entropy", "targets",
+                     "[4x3]");
+    TEST_EXPECT_FAIL(t, rc_cross_entropy(t, x0, ok, NULL), RC_ERR_SHAPE, "cross_entropy", "[4x0]");
+    TEST_EXPECT_FAIL(t, rc_cross_entropy(t, NULL, ok, NULL), RC_ERR_ARG, "cross_entropy", "NULL");
+    TEST_EXPECT_FAIL(NULL, rc_cross_entropy(NULL, x, ok, NULL), RC_ERR_ARG, "cross_entropy",
+                     "tape");
     x->value.data[5] = NAN;
-    EXPECT_FAIL(t, rc_cross_entropy(t, x, ok, NULL), RC_ERR_NUMERIC, "cross_entropy", "row 1");
-    EXPECT_FAIL(t, rc_softmax(t, x), RC_ERR_NUMERIC, "softmax", "[4x3]");
-    EXPECT_FAIL(t, rc_log_softmax(t, x), RC_ERR_NUMERIC, "log_softmax", "[4x3]");
+    TEST_EXPECT_FAIL(t, rc_cross_entropy(t, x, ok, NULL), RC_ERR_NUMERIC, "cross_entropy", "row 1");
+    TEST_EXPECT_FAIL(t, rc_softmax(t, x), RC_ERR_NUMERIC, "softmax", "[4x3]");
+    TEST_EXPECT_FAIL(t, rc_log_softmax(t, x), RC_ERR_NUMERIC, "log_softmax", "[4x3]");
     x->value.data[5] = INFINITY;
-    EXPECT_FAIL(t, rc_softmax(t, x), RC_ERR_NUMERIC, "softmax", "element 5");
+    TEST_EXPECT_FAIL(t, rc_softmax(t, x), RC_ERR_NUMERIC, "softmax", "element 5");
     for (int j = 3; j < 6; j++) x->value.data[j] = -INFINITY;
-    EXPECT_FAIL(t, rc_softmax(t, x), RC_ERR_NUMERIC, "softmax", "row 1", "-inf");
-    EXPECT_FAIL(t, rc_log_softmax(t, x), RC_ERR_NUMERIC, "log_softmax", "row 1");
+    TEST_EXPECT_FAIL(t, rc_softmax(t, x), RC_ERR_NUMERIC, "softmax", "row 1", "-inf");
+    TEST_EXPECT_FAIL(t, rc_log_softmax(t, x), RC_ERR_NUMERIC, "log_softmax", "row 1");
 
-    EXPECT_FAIL(t, rc_softmax(t, NULL), RC_ERR_ARG, "softmax", "NULL");
-    EXPECT_FAIL(t, rc_log_softmax(t, NULL), RC_ERR_ARG, "log_softmax", "NULL");
-    EXPECT_FAIL(NULL, rc_softmax(NULL, xt), RC_ERR_ARG, "softmax", "tape");
-    EXPECT_FAIL(NULL, rc_log_softmax(NULL, xt), RC_ERR_ARG, "log_softmax", "tape");
+    TEST_EXPECT_FAIL(t, rc_softmax(t, NULL), RC_ERR_ARG, "softmax", "NULL");
+    TEST_EXPECT_FAIL(t, rc_log_softmax(t, NULL), RC_ERR_ARG, "log_softmax", "NULL");
+    TEST_EXPECT_FAIL(NULL, rc_softmax(NULL, xt), RC_ERR_ARG, "softmax", "tape");
+    TEST_EXPECT_FAIL(NULL, rc_log_softmax(NULL, xt), RC_ERR_ARG, "log_softmax", "tape");
 
     /* mse: shapes must be equal, not just the same size; not empty. */
-    EXPECT_FAIL(t, rc_mse(t, xt, x), RC_ERR_SHAPE, "mse", "[3x4]", "[4x3]");
-    EXPECT_FAIL(t, rc_mse(t, flat, xt), RC_ERR_SHAPE, "mse", "[12]", "[3x4]");
-    EXPECT_FAIL(t, rc_mse(t, x0, x0), RC_ERR_SHAPE, "mse", "[4x0]");
-    EXPECT_FAIL(t, rc_mse(t, NULL, xt), RC_ERR_ARG, "mse", "NULL");
-    EXPECT_FAIL(t, rc_mse(t, xt, NULL), RC_ERR_ARG, "mse", "input 1");
-    EXPECT_FAIL(NULL, rc_mse(NULL, xt, xt), RC_ERR_ARG, "mse", "tape");
+    TEST_EXPECT_FAIL(t, rc_mse(t, xt, x), RC_ERR_SHAPE, "mse", "[3x4]", "[4x3]");
+    TEST_EXPECT_FAIL(t, rc_mse(t, flat, xt), RC_ERR_SHAPE, "mse", "[12]", "[3x4]");
+    TEST_EXPECT_FAIL(t, rc_mse(t, x0, x0), RC_ERR_SHAPE, "mse", "[4x0]");
+    TEST_EXPECT_FAIL(t, rc_mse(t, NULL, xt), RC_ERR_ARG, "mse", "NULL");
+    TEST_EXPECT_FAIL(t, rc_mse(t, xt, NULL), RC_ERR_ARG, "mse", "input 1");
+    TEST_EXPECT_FAIL(NULL, rc_mse(NULL, xt, xt), RC_ERR_ARG, "mse", "tape");
 
     rc_param_free(x);
     rc_param_free(xt);

@@ -5,7 +5,6 @@
  * there. */
 #include "test.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,52 +15,11 @@
 
 /* ---------------------------------------------------------- helpers -- */
 
-static int make_dir(void **state)
-{
-    char *d = malloc(64);
-    if (!d) return -1;
-    const char *base = getenv("TMPDIR");
-    snprintf(d, 64, "%s/recur-vocab-XXXXXX", base && strlen(base) < 40 ? base : "/tmp");
-    if (!mkdtemp(d)) {
-        free(d);
-        return -1;
-    }
-    *state = d;
-    return 0;
-}
-
-static int remove_dir(void **state)
-{
-    char *d = *state;
-    DIR *dir = opendir(d);
-    if (dir) {
-        struct dirent *e;
-        char p[512];
-        while ((e = readdir(dir)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-                if (remove(p) != 0) rmdir(p);
-            }
-        closedir(dir);
-    }
-    int r = rmdir(d);
-    free(d);
-    return r;
-}
+/* Each test gets a fresh temporary directory as its state. */
+static int make_dir(void **state) { return (*state = test_tmpdir_make("vocab")) ? 0 : -1; }
+static int remove_dir(void **state) { return test_tmpdir_remove(*state); }
 
 #define FILE_TEST(f) cmocka_unit_test_setup_teardown(f, make_dir, remove_dir)
-
-/* Writes n bytes to dir/name; returns the path (a static buffer). */
-static const char *write_bytes(void **state, const char *name, const char *bytes, size_t n)
-{
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", (const char *)*state, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(bytes, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-    return path;
-}
 
 /* The message of the last error contains every one of the given strings. */
 static void assert_error_has(const char *const *parts, int n)
@@ -484,19 +442,19 @@ static void test_text_read(void **state)
     size_t n = 0;
     /* BOM skipped, CRLF read as LF, a lone CR kept. */
     const char raw[] = "\xef\xbb\xbf" "ab\r\ncd\r\ne\rf\r\n\xc3\xa9";
-    const char *p = write_bytes(state, "bom.txt", raw, sizeof raw - 1);
+    const char *p = test_write_file(*state, "bom.txt", raw, sizeof raw - 1);
     assert_int_equal(rc_text_read(p, &t, &n), RC_OK);
     assert_int_equal(n, 12);
     assert_string_equal(t, "ab\ncd\ne\rf\n\xc3\xa9");
     free(t);
     /* A BOM-less file as it is; a BOM further on is an ordinary character. */
-    p = write_bytes(state, "plain.txt", "x\xef\xbb\xbfy", 5);
+    p = test_write_file(*state, "plain.txt", "x\xef\xbb\xbfy", 5);
     assert_int_equal(rc_text_read(p, &t, &n), RC_OK);
     assert_int_equal(n, 5);
     assert_memory_equal(t, "x\xef\xbb\xbfy", 6);
     free(t);
     /* A final CR without LF stays. */
-    p = write_bytes(state, "cr.txt", "a\r", 2);
+    p = test_write_file(*state, "cr.txt", "a\r", 2);
     assert_int_equal(rc_text_read(p, &t, &n), RC_OK);
     assert_string_equal(t, "a\r");
     free(t);
@@ -506,12 +464,12 @@ static void test_text_read_unreadable(void **state)
 {
     char *t = (char *)1;
     size_t n = 7;
-    const char *p = write_bytes(state, "empty.txt", "", 0);
+    const char *p = test_write_file(*state, "empty.txt", "", 0);
     assert_int_equal(rc_text_read(p, &t, &n), RC_ERR_FORMAT);
     assert_null(t);
     assert_int_equal(n, 0);
     ASSERT_ERROR_HAS("text_read", p, "empty");
-    p = write_bytes(state, "bom-only.txt", "\xef\xbb\xbf", 3);
+    p = test_write_file(*state, "bom-only.txt", "\xef\xbb\xbf", 3);
     assert_int_equal(rc_text_read(p, &t, &n), RC_ERR_FORMAT);
     ASSERT_ERROR_HAS(p, "empty");
 
@@ -561,7 +519,7 @@ static void test_text_read_bad_utf8(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char name[32];
         snprintf(name, sizeof name, "bad%zu.txt", i);
-        const char *p = write_bytes(state, name, cases[i].bytes, cases[i].n);
+        const char *p = test_write_file(*state, name, cases[i].bytes, cases[i].n);
         char *t = (char *)1;
         size_t n = 5;
         rc_status s = rc_text_read(p, &t, &n);

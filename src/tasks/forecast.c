@@ -428,12 +428,6 @@ static void forecast_plot(const char *cmd, const char *out, const char *data, co
 
 /* ------------------------------------------------------ model files -- */
 
-static const char *cell_flag(rc_cell_kind k)
-{
-    static const char *names[] = {"rnn", "rnn_relu", "lstm", "gru"};
-    return names[k];
-}
-
 /* What the model file says beyond the network: where its data came from
  * and how the holdout was cut. */
 typedef struct fc_source {
@@ -443,34 +437,13 @@ typedef struct fc_source {
     float holdout_fraction;
 } fc_source;
 
-#define META_MAX 160
-typedef struct meta_list {
-    int n;
-    const char *k[META_MAX];
-    const char *v[META_MAX];
-    char buf[24][40];
-    int nb;
-} meta_list;
-
-static void meta_add(meta_list *ml, const char *k, const char *v)
-{
-    if (ml->n < META_MAX) ml->k[ml->n] = k, ml->v[ml->n++] = v;
-}
-
-static void meta_addf(meta_list *ml, const char *k, const char *fmt, double v)
-{
-    if (ml->nb >= 24) return;
-    snprintf(ml->buf[ml->nb], sizeof ml->buf[0], fmt, v);
-    meta_add(ml, k, ml->buf[ml->nb++]);
-}
-
 static void model_meta(const fc_model *m, const fc_source *src, meta_list *ml)
 {
     const fc_config *c = &m->cfg;
     meta_add(ml, "format", "recur");
     meta_add(ml, "recur_version", RC_VERSION);
     meta_add(ml, "kind", "forecast");
-    meta_add(ml, "cell", cell_flag(c->cell));
+    meta_add(ml, "cell", train_cell_name(c->cell));
     meta_addf(ml, "hidden", "%.0f", c->hidden);
     meta_addf(ml, "layers", "%.0f", c->layers);
     meta_addf(ml, "dropout", "%.9g", c->dropout);
@@ -528,18 +501,13 @@ static int meta_double(const char *cmd, const rc_safetensors *st, const char *ke
 /* The model of a forecast model file; src points into the file's metadata. */
 static int model_load(const char *cmd, const rc_safetensors *st, fc_model *m, fc_source *src)
 {
+    if (train_model_check(cmd, st, "forecast", "forecast model")) return 1;
     const char *path = rc_safetensors_path(st);
-    const char *fmt = rc_safetensors_meta(st, "format"), *kind = rc_safetensors_meta(st, "kind");
-    if (!fmt || strcmp(fmt, "recur") || !kind || strcmp(kind, "forecast"))
-        return cli_error(cmd, "%s: not a recur forecast model (format %s, kind %s)", path,
-                         fmt ? fmt : "missing", kind ? kind : "missing");
     fc_config c;
     memset(&c, 0, sizeof c);
     const char *cell = rc_safetensors_meta(st, "cell");
-    int found = 0;
-    for (int k = 0; cell && k < 4; k++)
-        if (!strcmp(cell, cell_flag((rc_cell_kind)k))) c.cell = (rc_cell_kind)k, found = 1;
-    if (!found) return cli_error(cmd, "%s: metadata 'cell' is %s", path, cell ? cell : "missing");
+    if (train_cell_kind(cell, &c.cell))
+        return cli_error(cmd, "%s: metadata 'cell' is %s", path, cell ? cell : "missing");
     const char *target = rc_safetensors_meta(st, "target");
     if (!target || (strcmp(target, "change") && strcmp(target, "level")))
         return cli_error(cmd, "%s: metadata 'target' is %s, not change or level", path,
@@ -608,31 +576,14 @@ static int check_history(const char *cmd, const char *data, size_t start, const 
 /* ---------------------------------------------------------- training -- */
 
 /* A checkpoint: the trainer's state, the model's metadata and the run's
- * options (so that --resume continues with the same ones). The position
- * in the data follows from the step alone (see batch_starts). */
+ * options. The position in the data follows from the step alone (see
+ * batch_starts). */
 static int save_checkpoint(trainer *tr, const fc_model *m, const fc_source *src, const char *path,
                            const cli_option *opts)
 {
     meta_list ml = {0};
     model_meta(m, src, &ml);
-    enum { N_OPT = 64, OPT_LEN = 1024 };
-    char(*val)[OPT_LEN] = malloc(N_OPT * sizeof *val);
-    char(*key)[48] = malloc(N_OPT * sizeof *key);
-    if (!val || !key) {
-        free(val);
-        free(key);
-        return cli_error("train forecast", "out of memory");
-    }
-    int no = 0;
-    for (const cli_option *o = opts; o->name && no < N_OPT; o++, no++) {
-        snprintf(key[no], sizeof key[no], "opt/%s", o->name);
-        cli_option_format(o, val[no], sizeof val[no]);
-        meta_add(&ml, key[no], val[no]);
-    }
-    int r = trainer_save(tr, path, 0, NULL, NULL, ml.n, ml.k, ml.v);
-    free(val);
-    free(key);
-    return r;
+    return trainer_save_checkpoint(tr, path, &ml, opts, 0, NULL, NULL);
 }
 
 /* The windows of training step `step`: the windows (first targets
@@ -660,14 +611,6 @@ static int batch_starts(int64_t step, int64_t per_epoch, int64_t lo, int64_t n_w
     int B = (int)(n_win - b0 < batch ? n_win - b0 : batch);
     memcpy(starts, perm + b0, (size_t)B * sizeof *starts);
     return B;
-}
-
-static char *suffixed(const char *path, const char *suffix)
-{
-    size_t n = strlen(path) + strlen(suffix) + 1;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s%s", path, suffix);
-    return p;
 }
 
 int cmd_train_forecast(int argc, char **argv)
@@ -717,33 +660,12 @@ int cmd_train_forecast(int argc, char **argv)
         "For a seasonal series add --season-features (and --log-transform when\n"
         "the seasonal swings grow with the level, as airline passengers do).\n"
         "Defaults here: --cell gru --hidden 32 --batch 16 --epochs 200 --lr 0.005.\n";
-    const char *pos[1];
-    int n_pos;
-    int r = cli_parse(cmd, usage, opts, argc, argv, 3, pos, 0, &n_pos);
-    if (r) return r == 1 ? 0 : r;
-
-    rc_safetensors *ck = NULL;
-    char *meta_store = NULL;
-    if (o.resume) {
-        if (rc_safetensors_open(o.resume, &ck) != RC_OK) return cli_error(cmd, "%s", rc_last_error());
-        const char *resume = o.resume, *kind = rc_safetensors_meta(ck, "kind");
-        if (!kind || strcmp(kind, "forecast") || !rc_safetensors_meta(ck, "train/step")) {
-            cli_error(cmd, "%s: not a forecast checkpoint (kind %s%s)", o.resume,
-                      kind ? kind : "missing",
-                      kind && !strcmp(kind, "forecast")
-                          ? ", no training position: resume from MODEL.ckpt"
-                          : "");
-            rc_safetensors_close(ck);
-            return 1;
-        }
-        if (cli_options_from_meta(cmd, ck, "opt/", opts, &meta_store)) {
-            rc_safetensors_close(ck);
-            free(meta_store);
-            return 1;
-        }
-        cli_parse(cmd, usage, opts, argc, argv, 3, pos, 0, &n_pos);
-        o.resume = resume;
-    }
+    /* With --resume, the checkpoint's options and the command line on top. */
+    rc_safetensors *ck;
+    char *meta_store;
+    int r = train_opts_parse(cmd, usage, opts, argc, argv, "forecast", "forecast", &o, &ck,
+                             &meta_store);
+    if (r >= 0) return r;
 
     rc_cell_kind cell;
     int ret = 1, model_ok = 0, trainer_ok = 0;
@@ -788,7 +710,7 @@ int cmd_train_forecast(int argc, char **argv)
         goto done;
     }
     if (o.threads > 0) rc_set_threads(o.threads);
-    if (!(ckpt = suffixed(o.out, ".ckpt"))) goto done;
+    if (!(ckpt = train_checkpoint_path(o.out))) goto done;
 
     /* The series and its parts: [0, n_fit) fits the weights, [n_fit,
      * n_train) validates, [n_train, n) is the test set. */
@@ -868,21 +790,13 @@ int cmd_train_forecast(int argc, char **argv)
                               &perm_epoch, starts);
         fc_make_inputs(&c, z, starts, nb, x);
         fc_make_targets(&c, z, starts, nb, tgt);
-        /* Dropout masks from (seed, step): a resumed run draws the same ones. */
         rc_rng drop;
-        rc_rng_init(&drop, (uint64_t)o.seed * 0x9E3779B97F4A7C15ULL + 17);
-        drop.counter = (uint64_t)tr.step << 20;
-        m.rnn->dropout_rng.seed = drop.seed + 1;
-        m.rnn->dropout_rng.counter = drop.counter;
+        trainer_dropout_rng(&tr, &drop, m.rnn);
         rc_tape_reset(t);
         int ts[2] = {nb, horizon};
         rc_var *pred = fc_forward(t, &m, x, nb, &drop);
         rc_var *loss = rc_mse(t, pred, rc_input(t, 2, ts, tgt));
-        if (!loss || rc_backward(t, loss) != RC_OK) {
-            cli_error(cmd, "step %lld: %s", (long long)tr.step + 1, rc_last_error());
-            goto done;
-        }
-        if (trainer_update(&tr, cmd, loss->value.data[0], nb)) goto done;
+        if (trainer_backward_update(&tr, cmd, t, loss, nb)) goto done;
         trainer_progress(&tr, "win", 0);
         if (trainer_should_eval(&tr)) {
             /* Without a validation part the training windows stand in. */

@@ -171,33 +171,7 @@ double lm_evaluate(lm_model *m, const int32_t *ids, size_t n, int batch, int bpt
 
 /* ------------------------------------------------------ model files -- */
 
-static const char *cell_flag(rc_cell_kind k)
-{
-    static const char *names[] = {"rnn", "rnn_relu", "lstm", "gru"};
-    return names[k];
-}
-
-/* Metadata describing the model (and, for a checkpoint, the run). */
-typedef struct meta_list {
-    int n;
-    const char *k[48];
-    const char *v[48];
-    char buf[16][32];
-    int nb;
-} meta_list;
-
-static void meta_add(meta_list *ml, const char *k, const char *v)
-{
-    if (ml->n < 48) ml->k[ml->n] = k, ml->v[ml->n++] = v;
-}
-
-static void meta_addi(meta_list *ml, const char *k, double v)
-{
-    if (ml->nb >= 16) return;
-    snprintf(ml->buf[ml->nb], 32, "%.9g", v);
-    meta_add(ml, k, ml->buf[ml->nb++]);
-}
-
+/* Metadata describing the model (a checkpoint adds the run's). */
 static int model_meta(const lm_model *m, meta_list *ml, char **vocab_json)
 {
     const lm_config *c = &m->cfg;
@@ -206,11 +180,11 @@ static int model_meta(const lm_model *m, meta_list *ml, char **vocab_json)
     meta_add(ml, "recur_version", RC_VERSION);
     meta_add(ml, "kind", "lm");
     meta_add(ml, "level", c->level == RC_TEXT_CHAR ? "char" : "word");
-    meta_add(ml, "cell", cell_flag(c->cell));
-    meta_addi(ml, "embed", c->embed);
-    meta_addi(ml, "hidden", c->hidden);
-    meta_addi(ml, "layers", c->layers);
-    meta_addi(ml, "dropout", c->dropout);
+    meta_add(ml, "cell", train_cell_name(c->cell));
+    meta_addf(ml, "embed", "%.9g", c->embed);
+    meta_addf(ml, "hidden", "%.9g", c->hidden);
+    meta_addf(ml, "layers", "%.9g", c->layers);
+    meta_addf(ml, "dropout", "%.9g", c->dropout);
     meta_add(ml, "vocab", *vocab_json);
     return 0;
 }
@@ -237,21 +211,16 @@ static int meta_int(const char *cmd, const rc_safetensors *st, const char *key, 
 
 int lm_model_load(const char *cmd, const rc_safetensors *st, lm_model *m)
 {
+    if (train_model_check(cmd, st, "lm", "language model")) return 1;
     const char *path = rc_safetensors_path(st);
-    const char *fmt = rc_safetensors_meta(st, "format"), *kind = rc_safetensors_meta(st, "kind");
-    if (!fmt || strcmp(fmt, "recur") || !kind || strcmp(kind, "lm"))
-        return cli_error(cmd, "%s: not a recur language model (format %s, kind %s)", path,
-                         fmt ? fmt : "missing", kind ? kind : "missing");
     lm_config c;
     memset(&c, 0, sizeof c);
     const char *level = rc_safetensors_meta(st, "level"), *cell = rc_safetensors_meta(st, "cell");
     if (!level || (strcmp(level, "char") && strcmp(level, "word")))
         return cli_error(cmd, "%s: metadata 'level' must be char or word", path);
     c.level = strcmp(level, "char") ? RC_TEXT_WORD : RC_TEXT_CHAR;
-    int found = 0;
-    for (int k = 0; cell && k < 4; k++)
-        if (!strcmp(cell, cell_flag((rc_cell_kind)k))) c.cell = (rc_cell_kind)k, found = 1;
-    if (!found) return cli_error(cmd, "%s: metadata 'cell' is %s", path, cell ? cell : "missing");
+    if (train_cell_kind(cell, &c.cell))
+        return cli_error(cmd, "%s: metadata 'cell' is %s", path, cell ? cell : "missing");
     if (meta_int(cmd, st, "embed", 1, 1 << 20, &c.embed) ||
         meta_int(cmd, st, "hidden", 1, 1 << 20, &c.hidden) ||
         meta_int(cmd, st, "layers", 1, 100, &c.layers))
@@ -275,38 +244,22 @@ int lm_model_load(const char *cmd, const rc_safetensors *st, lm_model *m)
 
 /* ---------------------------------------------------------- training -- */
 
-/* Everything a checkpoint stores beyond the trainer's part. */
+/* Beyond the trainer's part and the options, a checkpoint holds the
+ * position in the epoch and the carried state. */
 static int save_checkpoint(trainer *tr, lm_model *m, const char *path, int64_t window,
                            const cli_option *opts)
 {
     meta_list ml = {0};
     char *vj = NULL;
     if (model_meta(m, &ml, &vj)) return cli_error("train", "%s", rc_last_error());
-    meta_addi(&ml, "train/window", (double)window);
-    /* The run's options, so that --resume continues with the same ones. */
-    char optbuf[64][96];
-    char optkey[64][48];
-    int no = 0;
-    for (const cli_option *o = opts; o->name && no < 64; o++, no++) {
-        snprintf(optkey[no], sizeof optkey[no], "opt/%s", o->name);
-        cli_option_format(o, optbuf[no], sizeof optbuf[no]);
-        meta_add(&ml, optkey[no], optbuf[no]);
-    }
+    meta_addf(&ml, "train/window", "%.9g", (double)window);
     int sh[1] = {2 * m->cfg.layers * m->state_batch * m->cfg.hidden};
     rc_tensor st = {m->h, 1, {sh[0]}, (size_t)sh[0]};
     const rc_tensor *ex[1] = {&st};
     const char *exn[1] = {"state/carried"};
-    int r = trainer_save(tr, path, 1, exn, ex, ml.n, ml.k, ml.v);
+    int r = trainer_save_checkpoint(tr, path, &ml, opts, 1, exn, ex);
     free(vj);
     return r;
-}
-
-static char *ckpt_path(const char *out)
-{
-    size_t n = strlen(out) + 6;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s.ckpt", out);
-    return p;
 }
 
 /* Where the last `fraction` of a text starts, at a character boundary (the
@@ -354,32 +307,12 @@ int cmd_train_lm(int argc, char **argv)
         "backpropagation through time. Writes MODEL (the weights with the best\n"
         "validation loss), MODEL.ckpt (everything needed to --resume) and\n"
         "MODEL.loss.png (the loss curves).\n";
-    const char *pos[1];
-    int n_pos;
-    int r = cli_parse(cmd, usage, opts, argc, argv, 3, pos, 0, &n_pos);
-    if (r) return r == 1 ? 0 : r;
-
-    /* --resume: the checkpoint's options first, then the command line again
-     * on top (so --steps or --epochs can extend a run). */
-    rc_safetensors *ck = NULL;
-    char *meta_store = NULL;
-    if (o.resume) {
-        if (rc_safetensors_open(o.resume, &ck) != RC_OK) return cli_error(cmd, "%s", rc_last_error());
-        const char *resume = o.resume, *kind = rc_safetensors_meta(ck, "kind");
-        if (!kind || strcmp(kind, "lm") || !rc_safetensors_meta(ck, "train/step")) {
-            cli_error(cmd, "%s: not a language-model checkpoint (kind %s%s)", o.resume,
-                      kind ? kind : "missing",
-                      kind && !strcmp(kind, "lm") ? ", no training position: resume from MODEL.ckpt" : "");
-            rc_safetensors_close(ck);
-            return 1;
-        }
-        if (cli_options_from_meta(cmd, ck, "opt/", opts, &meta_store)) {
-            rc_safetensors_close(ck);
-            return 1;
-        }
-        cli_parse(cmd, usage, opts, argc, argv, 3, pos, 0, &n_pos);
-        o.resume = resume;
-    }
+    /* With --resume, the checkpoint's options and the command line on top. */
+    rc_safetensors *ck;
+    char *meta_store;
+    int r = train_opts_parse(cmd, usage, opts, argc, argv, "lm", "language-model", &o, &ck,
+                             &meta_store);
+    if (r >= 0) return r;
     rc_cell_kind cell;
     int ret = 1;
     char *text = NULL, *vtext = NULL, *ckpt = NULL;
@@ -411,7 +344,7 @@ int cmd_train_lm(int argc, char **argv)
         goto done;
     }
     if (o.threads > 0) rc_set_threads(o.threads);
-    if (!(ckpt = ckpt_path(o.out))) goto done;
+    if (!(ckpt = train_checkpoint_path(o.out))) goto done;
 
     if (read_corpus(cmd, data, &text, &len)) goto done;
     if (valid) {
@@ -502,19 +435,11 @@ int cmd_train_lm(int argc, char **argv)
         if (window == per_epoch) window = 0;
         if (window == 0) memset(m.h, 0, 2 * (size_t)o.layers * o.batch * o.hidden * sizeof(float));
         int T = streams_window(&s, window);
-        /* Dropout masks from (seed, step): a resumed run draws the same ones. */
         rc_rng drop;
-        rc_rng_init(&drop, (uint64_t)o.seed * 0x9E3779B97F4A7C15ULL + 17);
-        drop.counter = (uint64_t)tr.step << 20;
-        m.rnn->dropout_rng.seed = drop.seed + 1;
-        m.rnn->dropout_rng.counter = drop.counter;
+        trainer_dropout_rng(&tr, &drop, m.rnn);
         rc_tape_reset(t);
         rc_var *loss = lm_window(t, &m, s.x, s.y, T, o.batch, &drop);
-        if (!loss || rc_backward(t, loss) != RC_OK) {
-            cli_error(cmd, "step %lld: %s", (long long)tr.step + 1, rc_last_error());
-            goto done;
-        }
-        if (trainer_update(&tr, cmd, loss->value.data[0], (double)T * o.batch)) goto done;
+        if (trainer_backward_update(&tr, cmd, t, loss, (double)T * o.batch)) goto done;
         window++;
         trainer_progress(&tr, "tok", 0);
         if (trainer_should_eval(&tr)) {

@@ -72,16 +72,31 @@ int train_opts_declare(train_opts *o, cli_option *opts, int n)
     return n;
 }
 
+static const char *const cell_names[] = {"rnn", "rnn_relu", "lstm", "gru"};
+static const rc_cell_kind cell_kinds[] = {RC_CELL_RNN_TANH, RC_CELL_RNN_RELU, RC_CELL_LSTM,
+                                          RC_CELL_GRU};
+
+const char *train_cell_name(rc_cell_kind k)
+{
+    for (int i = 0; i < 4; i++)
+        if (cell_kinds[i] == k) return cell_names[i];
+    return "?";
+}
+
+int train_cell_kind(const char *name, rc_cell_kind *k)
+{
+    for (int i = 0; name && i < 4; i++)
+        if (!strcmp(name, cell_names[i])) {
+            *k = cell_kinds[i];
+            return 0;
+        }
+    return -1;
+}
+
 int train_opts_check(const char *cmd, const train_opts *o, rc_cell_kind *cell)
 {
-    static const char *cells[] = {"rnn", "rnn_relu", "lstm", "gru"};
-    static const rc_cell_kind kinds[] = {RC_CELL_RNN_TANH, RC_CELL_RNN_RELU, RC_CELL_LSTM,
-                                         RC_CELL_GRU};
-    int found = -1;
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(o->cell, cells[i])) found = i;
-    if (found < 0) return cli_error(cmd, "--cell must be rnn, rnn_relu, lstm or gru, not '%s'", o->cell);
-    *cell = kinds[found];
+    if (train_cell_kind(o->cell, cell))
+        return cli_error(cmd, "--cell must be rnn, rnn_relu, lstm or gru, not '%s'", o->cell);
     if (o->hidden < 1 || o->layers < 1 || o->batch < 1)
         return cli_error(cmd, "--hidden, --layers and --batch must be at least 1");
     if (!(o->dropout >= 0 && o->dropout < 1)) return cli_error(cmd, "--dropout must be in [0, 1)");
@@ -98,6 +113,76 @@ int train_opts_check(const char *cmd, const train_opts *o, rc_cell_kind *cell)
     if (!ok) return cli_error(cmd, "--optimizer must be sgd, adam, adamw or rmsprop");
     if (!o->out && !o->resume) return cli_error(cmd, "--out MODEL is required");
     return 0;
+}
+
+int train_opts_parse(const char *cmd, const char *usage, const cli_option *opts, int argc,
+                     char **argv, const char *kind, const char *what, train_opts *o,
+                     rc_safetensors **ck, char **store)
+{
+    /* A task's options start after `recur train TASK`; none is positional. */
+    const char *pos[1];
+    int n_pos;
+    *ck = NULL;
+    *store = NULL;
+    int r = cli_parse(cmd, usage, opts, argc, argv, 3, pos, 0, &n_pos);
+    if (r) return r == 1 ? 0 : r;
+    if (!o->resume) return -1;
+    if (rc_safetensors_open(o->resume, ck) != RC_OK) return cli_error(cmd, "%s", rc_last_error());
+    const char *resume = o->resume, *got = rc_safetensors_meta(*ck, "kind");
+    int fail = 0;
+    if (!got || strcmp(got, kind) || !rc_safetensors_meta(*ck, "train/step")) {
+        /* A model file of the right kind is the likely mix-up: say which file to give. */
+        fail = cli_error(cmd, "%s: not a %s checkpoint (kind %s%s)", o->resume, what,
+                         got ? got : "missing",
+                         got && !strcmp(got, kind)
+                             ? ", no training position: resume from MODEL.ckpt"
+                             : "");
+    } else {
+        fail = cli_options_from_meta(cmd, *ck, "opt/", opts, store);
+    }
+    if (fail) {
+        rc_safetensors_close(*ck);
+        *ck = NULL;
+        free(*store);
+        *store = NULL;
+        return 1;
+    }
+    /* The command line again, on top of the checkpoint's options (it parsed
+     * once already, so it parses again). */
+    cli_parse(cmd, usage, opts, argc, argv, 3, pos, 0, &n_pos);
+    o->resume = resume;
+    return -1;
+}
+
+int train_model_check(const char *cmd, const rc_safetensors *st, const char *kind,
+                      const char *what)
+{
+    const char *fmt = rc_safetensors_meta(st, "format"), *got = rc_safetensors_meta(st, "kind");
+    if (!fmt || strcmp(fmt, "recur") || !got || strcmp(got, kind))
+        return cli_error(cmd, "%s: not a recur %s (format %s, kind %s)", rc_safetensors_path(st),
+                         what, fmt ? fmt : "missing", got ? got : "missing");
+    return 0;
+}
+
+char *train_checkpoint_path(const char *out)
+{
+    size_t n = strlen(out) + 6;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s.ckpt", out);
+    return p;
+}
+
+void meta_add(meta_list *ml, const char *k, const char *v)
+{
+    if (ml->n < META_MAX) ml->k[ml->n] = k, ml->v[ml->n++] = v;
+}
+
+void meta_addf(meta_list *ml, const char *k, const char *fmt, double v)
+{
+    int nbuf = (int)(sizeof ml->buf / sizeof ml->buf[0]);
+    if (ml->nb >= nbuf) return;
+    snprintf(ml->buf[ml->nb], sizeof ml->buf[0], fmt, v);
+    meta_add(ml, k, ml->buf[ml->nb++]);
 }
 
 int trainer_init(trainer *tr, const char *cmd, const train_opts *o, rc_params *ps,
@@ -158,6 +243,14 @@ static double current_lr(const trainer *tr)
     }
 }
 
+void trainer_dropout_rng(const trainer *tr, rc_rng *drop, rc_rnn *rnn)
+{
+    rc_rng_init(drop, (uint64_t)tr->o->seed * 0x9E3779B97F4A7C15ULL + 17);
+    drop->counter = (uint64_t)tr->step << 20;
+    rnn->dropout_rng.seed = drop->seed + 1;
+    rnn->dropout_rng.counter = drop->counter;
+}
+
 int trainer_update(trainer *tr, const char *cmd, double loss, double items)
 {
     if (!isfinite(loss))
@@ -181,6 +274,14 @@ int trainer_update(trainer *tr, const char *cmd, double loss, double items)
     tr->train_count++;
     tr->items_done += items;
     return 0;
+}
+
+int trainer_backward_update(trainer *tr, const char *cmd, rc_tape *t, rc_var *loss,
+                            double items)
+{
+    if (!loss || rc_backward(t, loss) != RC_OK)
+        return cli_error(cmd, "step %lld: %s", (long long)tr->step + 1, rc_last_error());
+    return trainer_update(tr, cmd, loss->value.data[0], items);
 }
 
 int trainer_should_eval(const trainer *tr)
@@ -318,6 +419,31 @@ int trainer_save(trainer *tr, const char *path, int n_extra, const char *const *
     if (rc_checkpoint_save(path, tr->params, tr->opt, n, names, ts, m, k, v) != RC_OK)
         return cli_error("train", "%s", rc_last_error());
     return 0;
+}
+
+int trainer_save_checkpoint(trainer *tr, const char *path, meta_list *ml, const cli_option *opts,
+                            int n_extra, const char *const *extra_names,
+                            const rc_tensor *const *extra)
+{
+    /* Long enough for any path an option holds (--data, --log). */
+    enum { N_OPT = 64, OPT_LEN = 1024 };
+    char(*val)[OPT_LEN] = malloc(N_OPT * sizeof *val);
+    char(*key)[48] = malloc(N_OPT * sizeof *key);
+    if (!val || !key) {
+        free(val);
+        free(key);
+        return cli_error("train", "out of memory");
+    }
+    int no = 0;
+    for (const cli_option *o = opts; o->name && no < N_OPT; o++, no++) {
+        snprintf(key[no], sizeof key[no], "opt/%s", o->name);
+        cli_option_format(o, val[no], sizeof val[no]);
+        meta_add(ml, key[no], val[no]);
+    }
+    int r = trainer_save(tr, path, n_extra, extra_names, extra, ml->n, ml->k, ml->v);
+    free(val);
+    free(key);
+    return r;
 }
 
 static int meta_num(const char *cmd, const rc_safetensors *st, const char *key, double *out)

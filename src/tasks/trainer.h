@@ -39,6 +39,46 @@ void train_opts_defaults(train_opts *o);
 int train_opts_declare(train_opts *o, cli_option *opts, int n);
 /* Checks values and parses the cell name. */
 int train_opts_check(const char *cmd, const train_opts *o, rc_cell_kind *cell);
+/* Parses the command line `recur train TASK [options]` into opts. With
+ * --resume, opens that checkpoint, which must be this task's (metadata
+ * "kind"; `what` names it in the error) and hold a training position, sets
+ * the options saved in it, then parses the command line again on top (so
+ * --steps or --epochs can extend a run). *ck is the open checkpoint, NULL
+ * without --resume; *store holds the option text taken from it: free it
+ * when the options are no longer needed. Returns -1 to go on, or the exit
+ * code to return now (0 after --help; else an error was printed and
+ * nothing is left open). */
+int train_opts_parse(const char *cmd, const char *usage, const cli_option *opts, int argc,
+                     char **argv, const char *kind, const char *what, train_opts *o,
+                     rc_safetensors **ck, char **store);
+/* The checkpoint of a run that writes the model to out: OUT.ckpt, malloc'd. */
+char *train_checkpoint_path(const char *out);
+
+/* Checks that a model file is recur's and of this task's kind (`what`
+ * names it in the error); 0, or 1 with the error printed. */
+int train_model_check(const char *cmd, const rc_safetensors *st, const char *kind,
+                      const char *what);
+
+/* The cell's name as the --cell flag and the model files spell it. */
+const char *train_cell_name(rc_cell_kind k);
+/* The kind of a cell name; 0, or -1 for a name that is none. */
+int train_cell_kind(const char *name, rc_cell_kind *k);
+
+/* Metadata of a model file or checkpoint, in the order added. The keys
+ * and values are the caller's (they must outlive the list); numbers are
+ * formatted into the list's own buffers. What does not fit is dropped. */
+#define META_MAX 160
+typedef struct meta_list {
+    int n;
+    const char *k[META_MAX];
+    const char *v[META_MAX];
+    char buf[24][40];
+    int nb;
+} meta_list;
+void meta_add(meta_list *ml, const char *k, const char *v);
+/* A number, formatted with fmt ("%.9g", "%.17g" for a double read back
+ * exactly). */
+void meta_addf(meta_list *ml, const char *k, const char *fmt, double v);
 
 /* The running state of a training loop. */
 typedef struct trainer {
@@ -68,9 +108,17 @@ typedef struct trainer {
 int trainer_init(trainer *tr, const char *cmd, const train_opts *o, rc_params *ps,
                  int64_t steps_per_epoch);
 void trainer_free(trainer *tr);
+/* The coming step's dropout masks from (seed, step), so that a resumed run
+ * draws the same ones: *drop for the task's own dropout, and the rng of
+ * rnn's dropout between layers. */
+void trainer_dropout_rng(const trainer *tr, rc_rng *drop, rc_rnn *rnn);
 /* After backward: NaN guard, clip, lr, optimizer step, zero grads. Returns
  * 0, or 1 with an error printed (the run must stop without saving). */
 int trainer_update(trainer *tr, const char *cmd, double loss, double items);
+/* Backward from the step's loss (NULL when building it failed), then
+ * trainer_update. Returns 0, or 1 with an error printed. */
+int trainer_backward_update(trainer *tr, const char *cmd, rc_tape *t, rc_var *loss,
+                            double items);
 /* Is it time to validate (or to write a checkpoint) after this step? */
 int trainer_should_eval(const trainer *tr);
 int trainer_should_checkpoint(const trainer *tr);
@@ -82,6 +130,12 @@ void trainer_progress(trainer *tr, const char *unit, int force_line);
 int trainer_save(trainer *tr, const char *path, int n_extra, const char *const *extra_names,
                  const rc_tensor *const *extra, int n_meta, const char *const *keys,
                  const char *const *vals);
+/* A task's checkpoint: trainer_save with the task's metadata ml (to which
+ * the run's options are added as "opt/NAME", so that --resume continues
+ * with the same ones) and its extra tensors. */
+int trainer_save_checkpoint(trainer *tr, const char *path, meta_list *ml, const cli_option *opts,
+                            int n_extra, const char *const *extra_names,
+                            const rc_tensor *const *extra);
 int trainer_restore(trainer *tr, const char *cmd, const rc_safetensors *st);
 /* Draws the loss curves next to the model: OUT.loss.png. */
 void trainer_plot(const trainer *tr, const char *out, const char *ylabel);
