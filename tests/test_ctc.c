@@ -21,30 +21,6 @@
 
 #define PARITY_TOL 1e-4
 
-/* NULL result, the tape's status (then reset), and the words in the message
- * (test.h may have its own EXPECT_FAIL, which does the same). */
-#ifndef EXPECT_FAIL
-static void expect_fail_(rc_tape *t, const void *result, rc_status st, const char *const *words,
-                         const char *what)
-{
-    if (result) fail_msg("%s: expected NULL", what);
-    if (t) {
-        if (rc_tape_status(t) != st)
-            fail_msg("%s: tape status %s, expected %s (%s)", what,
-                     rc_status_name(rc_tape_status(t)), rc_status_name(st), rc_last_error());
-        rc_tape_reset(t);
-    }
-    const char *msg = rc_last_error();
-    for (; *words; words++)
-        if (!strstr(msg, *words)) fail_msg("%s: message \"%s\" lacks \"%s\"", what, msg, *words);
-}
-#define EXPECT_FAIL(t, expr, st, ...)                                                \
-    do {                                                                             \
-        rc_clear_error();                                                            \
-        const void *r_ = (expr);                                                     \
-        expect_fail_((t), r_, (st), (const char *const[]){__VA_ARGS__, NULL}, #expr); \
-    } while (0)
-#endif
 
 /* A status-returning call that must fail with st and mention the words. */
 static void expect_status_(rc_status got, rc_status st, const char *const *words,
@@ -773,45 +749,45 @@ static void test_errors(void **state)
     int32_t il_big[2] = {4, 5}, il_neg[2] = {-1, 3}, tl_neg[2] = {2, -2};
     int32_t tg_blank[3] = {1, 2, 0}, tg_big[3] = {1, 3, 2}, tg_neg[3] = {-4, 1, 2};
 
-    EXPECT_FAIL(NULL, rc_ctc_loss(NULL, x, tg, il, tl, 0, RC_CTC_MEAN, 0), RC_ERR_ARG,
+    TEST_EXPECT_FAIL(NULL, rc_ctc_loss(NULL, x, tg, il, tl, 0, RC_CTC_MEAN, 0), RC_ERR_ARG,
                 "ctc_loss", "tape");
-    EXPECT_FAIL(t, rc_ctc_loss(t, NULL, tg, il, tl, 0, RC_CTC_MEAN, 0), RC_ERR_ARG, "ctc_loss",
+    TEST_EXPECT_FAIL(t, rc_ctc_loss(t, NULL, tg, il, tl, 0, RC_CTC_MEAN, 0), RC_ERR_ARG, "ctc_loss",
                 "NULL");
-    EXPECT_FAIL(t, rc_ctc_loss(t, x2, tg, il, tl, 0, RC_CTC_MEAN, 0), RC_ERR_SHAPE, "ctc_loss",
+    TEST_EXPECT_FAIL(t, rc_ctc_loss(t, x2, tg, il, tl, 0, RC_CTC_MEAN, 0), RC_ERR_SHAPE, "ctc_loss",
                 "[4x3]", "T x B x C");
-    EXPECT_FAIL(t, rc_ctc_loss(t, x0, tg, il, tl, 0, RC_CTC_MEAN, 0), RC_ERR_SHAPE, "ctc_loss",
+    TEST_EXPECT_FAIL(t, rc_ctc_loss(t, x0, tg, il, tl, 0, RC_CTC_MEAN, 0), RC_ERR_SHAPE, "ctc_loss",
                 "[4x0x3]", "empty");
-    EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, il, tl, 3, RC_CTC_MEAN, 0), RC_ERR_RANGE, "ctc_loss",
+    TEST_EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, il, tl, 3, RC_CTC_MEAN, 0), RC_ERR_RANGE, "ctc_loss",
                 "blank 3", "[0, 3)");
-    EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, il, tl, -1, RC_CTC_MEAN, 0), RC_ERR_RANGE, "blank -1");
-    EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, il, tl, 0, (rc_ctc_reduction)7, 0), RC_ERR_ARG,
+    TEST_EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, il, tl, -1, RC_CTC_MEAN, 0), RC_ERR_RANGE, "blank -1");
+    TEST_EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, il, tl, 0, (rc_ctc_reduction)7, 0), RC_ERR_ARG,
                 "ctc_loss", "reduction 7");
-    EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, NULL, tl, 0, RC_CTC_MEAN, 0), RC_ERR_ARG,
+    TEST_EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, NULL, tl, 0, RC_CTC_MEAN, 0), RC_ERR_ARG,
                 "input_lengths");
-    EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, il, NULL, 0, RC_CTC_MEAN, 0), RC_ERR_ARG,
+    TEST_EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, il, NULL, 0, RC_CTC_MEAN, 0), RC_ERR_ARG,
                 "target_lengths");
-    EXPECT_FAIL(t, rc_ctc_loss(t, x, NULL, il, tl, 0, RC_CTC_MEAN, 0), RC_ERR_ARG, "targets",
+    TEST_EXPECT_FAIL(t, rc_ctc_loss(t, x, NULL, il, tl, 0, RC_CTC_MEAN, 0), RC_ERR_ARG, "targets",
                 "NULL", "3");
-    EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, il_big, tl, 0, RC_CTC_MEAN, 0), RC_ERR_RANGE,
+    TEST_EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, il_big, tl, 0, RC_CTC_MEAN, 0), RC_ERR_RANGE,
                 "sequence 1", "input length 5", "[0, 4]");
-    EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, il_neg, tl, 0, RC_CTC_MEAN, 0), RC_ERR_RANGE,
+    TEST_EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, il_neg, tl, 0, RC_CTC_MEAN, 0), RC_ERR_RANGE,
                 "sequence 0", "input length -1");
-    EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, il, tl_neg, 0, RC_CTC_MEAN, 0), RC_ERR_RANGE,
+    TEST_EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, il, tl_neg, 0, RC_CTC_MEAN, 0), RC_ERR_RANGE,
                 "sequence 1", "target length -2");
-    EXPECT_FAIL(t, rc_ctc_loss(t, x, tg_blank, il, tl, 0, RC_CTC_MEAN, 0), RC_ERR_RANGE,
+    TEST_EXPECT_FAIL(t, rc_ctc_loss(t, x, tg_blank, il, tl, 0, RC_CTC_MEAN, 0), RC_ERR_RANGE,
                 "sequence 1", "label 0", "targets[2]", "blank 0");
-    EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, il, tl, 2, RC_CTC_MEAN, 0), RC_ERR_RANGE,
+    TEST_EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, il, tl, 2, RC_CTC_MEAN, 0), RC_ERR_RANGE,
                 "sequence 0", "label 1", "blank 2");
-    EXPECT_FAIL(t, rc_ctc_loss(t, x, tg_big, il, tl, 0, RC_CTC_MEAN, 0), RC_ERR_RANGE,
+    TEST_EXPECT_FAIL(t, rc_ctc_loss(t, x, tg_big, il, tl, 0, RC_CTC_MEAN, 0), RC_ERR_RANGE,
                 "sequence 0", "label 1", "id 3", "[0, 3)");
-    EXPECT_FAIL(t, rc_ctc_loss(t, x, tg_neg, il, tl, 0, RC_CTC_MEAN, 0), RC_ERR_RANGE,
+    TEST_EXPECT_FAIL(t, rc_ctc_loss(t, x, tg_neg, il, tl, 0, RC_CTC_MEAN, 0), RC_ERR_RANGE,
                 "sequence 0", "label 0", "id -4");
     /* A NaN inside a sequence is an error; past its length it is ignored. */
     x = rc_input_grad(t, 3, s3, lp);
     x->value.data[(3 * 2 + 1) * 3 + 1] = NAN; /* step 3 of sequence 1, whose length is 3 */
     assert_non_null(rc_ctc_loss(t, x, tg, il, tl, 0, RC_CTC_MEAN, 0));
     x->value.data[(1 * 2 + 1) * 3 + 2] = INFINITY;
-    EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, il, tl, 0, RC_CTC_MEAN, 0), RC_ERR_NUMERIC,
+    TEST_EXPECT_FAIL(t, rc_ctc_loss(t, x, tg, il, tl, 0, RC_CTC_MEAN, 0), RC_ERR_NUMERIC,
                 "ctc_loss", "step 1 of sequence 1", "inf");
     /* An earlier failure passes through: a NULL input keeps its message. */
     rc_tape_reset(t);
