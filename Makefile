@@ -34,7 +34,7 @@ endif
 endif
 
 LIB_SRC  := $(wildcard src/core/*.c src/autograd/*.c src/ops/*.c src/nn/*.c src/train/*.c src/io/*.c)
-CLI_SRC  := $(wildcard src/tasks/*.c src/cli/*.c src/plot/*.c)
+CLI_SRC  := $(wildcard src/tasks/*.c src/cli/*.c src/plot/*.c src/audio/*.c)
 TEST_SRC := $(wildcard tests/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 
@@ -49,6 +49,12 @@ TEST_CLI_OBJ := $(filter-out %/cli/main.o,$(CLI_OBJ))
 # can install it first.
 CAIRO_CFLAGS = $(shell pkg-config --cflags cairo fontconfig 2>/dev/null)
 CAIRO_LIBS   = $(shell pkg-config --libs cairo fontconfig 2>/dev/null)
+# libsndfile (reading sound files), FFTW (single precision) and
+# libsamplerate: src/audio, in bin/recur and the tests; installed by
+# check-audio like cairo.
+AUDIO_PKGS    := sndfile fftw3f samplerate
+AUDIO_CFLAGS = $(shell pkg-config --cflags $(AUDIO_PKGS) 2>/dev/null)
+AUDIO_LIBS   = $(shell pkg-config --libs $(AUDIO_PKGS) 2>/dev/null)
 
 STATIC := $(BUILD)/lib/librecur.a
 SHARED := $(BUILD)/lib/librecur.so
@@ -56,8 +62,8 @@ RECUR  := bin/recur
 TESTS  := $(BUILD)/tests/run_tests
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test test-sanitize test-valgrind bench clean check-deps check-cairo demo
-all: check-cairo $(STATIC) $(SHARED) $(RECUR)
+.PHONY: all test test-sanitize test-valgrind bench clean check-deps check-cairo check-audio demo
+all: check-cairo check-audio $(STATIC) $(SHARED) $(RECUR)
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h src/*/*.h tests/*.h)
 	@mkdir -p $(dir $@)
@@ -72,11 +78,13 @@ $(SHARED): $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/src/plot/%.o $(BUILD)/tests/%.o: CPPFLAGS += $(CAIRO_CFLAGS)
+$(BUILD)/src/audio/%.o $(BUILD)/tests/%.o: CPPFLAGS += $(AUDIO_CFLAGS)
 $(filter $(BUILD)/src/plot/%,$(CLI_OBJ)) $(TEST_OBJ): | check-cairo
+$(filter $(BUILD)/src/audio/%,$(CLI_OBJ)) $(TEST_OBJ): | check-audio
 
-$(RECUR): $(CLI_OBJ) $(STATIC) | check-cairo
+$(RECUR): $(CLI_OBJ) $(STATIC) | check-cairo check-audio
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDFLAGS) $(CAIRO_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDFLAGS) $(CAIRO_LIBS) $(AUDIO_LIBS) $(LDLIBS)
 
 # ---- dependencies ----
 # A missing cairo (plots) or cmocka (tests) is installed when running as
@@ -89,8 +97,17 @@ check-cairo:
 	    { apt-get update -q >/dev/null && apt-get install -y -q libcairo2-dev pkg-config >/dev/null; }; \
 	  else echo "recur: the plots need cairo: sudo apt-get install libcairo2-dev pkg-config" >&2; exit 1; fi; }
 
+AUDIO_DEBS := libsndfile1-dev libfftw3-dev libsamplerate0-dev pkg-config
+check-audio:
+	@pkg-config --exists $(AUDIO_PKGS) 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $(AUDIO_DEBS)"; \
+	    apt-get install -y -q $(AUDIO_DEBS) >/dev/null || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q $(AUDIO_DEBS) >/dev/null; }; \
+	  else echo "recur: the audio front end needs libsndfile, FFTW and libsamplerate: sudo apt-get install $(AUDIO_DEBS)" >&2; exit 1; fi; }
+
 # ---- tests (cmocka) ----
-check-deps: check-cairo
+check-deps: check-cairo check-audio
 	@pkg-config --exists cmocka 2>/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing libcmocka-dev"; \
@@ -98,10 +115,10 @@ check-deps: check-cairo
 	    { apt-get update -q >/dev/null && apt-get install -y -q libcmocka-dev pkg-config >/dev/null; }; \
 	  else echo "recur: the tests need cmocka: sudo apt-get install libcmocka-dev pkg-config" >&2; exit 1; fi; }
 
-$(TESTS): $(TEST_OBJ) $(TEST_CLI_OBJ) $(STATIC) | check-cairo
+$(TESTS): $(TEST_OBJ) $(TEST_CLI_OBJ) $(STATIC) | check-cairo check-audio
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $(TEST_OBJ) $(TEST_CLI_OBJ) $(STATIC) $(LDFLAGS) \
-	  $$(pkg-config --libs cmocka) $(CAIRO_LIBS) $(LDLIBS)
+	  $$(pkg-config --libs cmocka) $(CAIRO_LIBS) $(AUDIO_LIBS) $(LDLIBS)
 
 test: check-deps
 	@$(MAKE) --no-print-directory $(TESTS) $(RECUR)

@@ -1073,6 +1073,70 @@ char *rc_bleu_format(const rc_bleu_score *s, char *buf, size_t n);
  *   nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:recur-0.1.0 */
 char *rc_bleu_signature(const rc_bleu_score *s, const rc_bleu_config *cfg, char *buf, size_t n);
 
+/* --------------------------------------------------------------- trees -- */
+/* Labelled bracketed trees, as the Stanford Sentiment Treebank ships them:
+ * one tree per line, PTB style, every node labelled 0-4:
+ *     (3 (2 (2 The) (2 Rock)) (4 (2 is) (4 great)))
+ * A leaf is "(LABEL WORD)"; an inner node is "(LABEL CHILD CHILD ...)" with
+ * one or more children (unary chains and any arity are accepted). A word
+ * is a run of bytes other than ASCII whitespace and parentheses (SST
+ * writes literal brackets as -LRB- / -RRB-; words are kept as written).
+ *
+ * Storage is flat: within a tree the nodes are numbered bottom-up in
+ * post-order, so every child comes before its parent and the root is the
+ * last node (n_nodes - 1); the leaves come in sentence order. A tree with
+ * n nodes has n - 1 child entries. */
+
+typedef struct rc_treebank rc_treebank;
+
+/* One tree, a view into its treebank (valid while the treebank lives and
+ * until the next rc_treebank_index for word_id). Node indices are local to
+ * the tree (0 .. n_nodes-1); every array below has n_nodes entries except
+ * children (n_nodes - 1) and leaves (n_leaves). */
+typedef struct rc_tree {
+    int n_nodes, n_leaves;
+    int line;                   /* line of the tree in its file (1-based) */
+    const int32_t *label;       /* 0..4 */
+    const int32_t *n_children;  /* 0 for leaves */
+    const int32_t *first_child; /* node i's children: children[first_child[i] ..
+                                   first_child[i] + n_children[i]), left to right */
+    const int32_t *children;
+    const int32_t *parent;      /* -1 for the root */
+    const int32_t *leaf_pos;    /* position of a leaf in the sentence, -1 for inner nodes */
+    const int32_t *word_id;     /* after rc_treebank_index: a leaf's id (RC_VOCAB_UNK if
+                                   unknown); -1 for inner nodes and before indexing */
+    const char *const *word;    /* a leaf's word (NUL-terminated), NULL for inner nodes */
+    const int32_t *leaves;      /* the leaves' node indices, left to right */
+} rc_tree;
+
+/* Reads a file of trees, one per line (blank lines are skipped). Errors:
+ * the file cannot be read (RC_ERR_IO); RC_ERR_FORMAT "trees_read:
+ * FILE:LINE:COL: ..." (column in characters) for an empty file or one
+ * without trees, invalid UTF-8 or a NUL byte, unbalanced parentheses
+ * (a tree must end on its line), a missing, non-numeric or out-of-range
+ * label, an empty node "()", a node without a word or children, a word
+ * beside subtrees or a second word in a leaf, text after the tree. */
+rc_status rc_trees_read(const char *path, rc_treebank **out);
+/* One tree from text[0..len) (which may span lines, e.g. stdin): the same
+ * rules, messages "tree_parse: text:LINE:COL: ...", and nothing but
+ * whitespace may follow the tree. The result holds exactly one tree. */
+rc_status rc_tree_parse(const char *text, size_t len, rc_treebank **out);
+void rc_treebank_free(rc_treebank *tb);
+int rc_treebank_count(const rc_treebank *tb);
+/* Nodes over all trees (for sizing batches). */
+size_t rc_treebank_total_nodes(const rc_treebank *tb);
+/* Tree i (0-based) into *out; RC_ERR_RANGE when i is out of range. */
+rc_status rc_treebank_tree(const rc_treebank *tb, int i, rc_tree *out);
+/* Tree i's words left to right joined by single spaces (malloc'd). */
+rc_status rc_treebank_sentence(const rc_treebank *tb, int i, char **out);
+/* A word vocabulary over all the leaves (rc_vocab_build's rules with each
+ * tree's sentence as a line: id 0 "<unk>", 1 "<eos>", then by count). */
+rc_status rc_treebank_build_vocab(const rc_treebank *tb, int min_freq, int max_size,
+                                  rc_vocab **out);
+/* Sets every leaf's word_id from the vocabulary (which must be a word
+ * vocabulary); n_unk (may be NULL) gets the leaves that became "<unk>". */
+rc_status rc_treebank_index(rc_treebank *tb, const rc_vocab *v, size_t *n_unk);
+
 #ifdef __cplusplus
 }
 #endif
