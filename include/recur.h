@@ -1137,6 +1137,182 @@ rc_status rc_treebank_build_vocab(const rc_treebank *tb, int min_freq, int max_s
  * vocabulary); n_unk (may be NULL) gets the leaves that became "<unk>". */
 rc_status rc_treebank_index(rc_treebank *tb, const rc_vocab *v, size_t *n_unk);
 
+/* --------------------------------------------------------- music files -- */
+/* Piano rolls: each time step is a frame of 88 keys, column k = MIDI note
+ * 21 + k (A0 .. C8), 1 while the note sounds, 0 otherwise. A set of pieces
+ * shares one array: piece i has n_steps[i] frames starting at frame
+ * start[i], i.e. at frames + start[i] * RC_PIANO_KEYS. */
+#define RC_PIANO_KEYS 88
+#define RC_PIANO_LOW 21 /* MIDI note of column 0; the highest is 108 */
+
+typedef struct rc_pianorolls {
+    int n_pieces;
+    int32_t *n_steps;   /* per piece */
+    size_t *start;      /* per piece: its first frame */
+    size_t total_steps; /* frames over all pieces */
+    uint8_t *frames;    /* total_steps x RC_PIANO_KEYS, 0 or 1 */
+} rc_pianorolls;
+
+/* Reads the piano-roll JSON of the Boulanger-Lewandowski benchmarks:
+ * {"train":[piece,...],"valid":[...],"test":[...]}, a piece a list of
+ * time steps, a step the list of sounding MIDI notes (integers 21-108, []
+ * for silence). `split` names the key to read; with split NULL the
+ * document must itself be the list of pieces. A note repeated within a
+ * step counts once. Errors: the file cannot be read (RC_ERR_IO);
+ * RC_ERR_FORMAT "pianoroll_read: PATH: ..." for malformed JSON (with the
+ * byte offset), a missing split, wrong nesting, a non-integer note, a note
+ * out of 21-108 or a piece without steps (with piece, step and byte
+ * offset). out is zeroed on error. */
+rc_status rc_pianoroll_read(const char *path, const char *split, rc_pianorolls *out);
+/* The same from text[0..len); messages name "text" instead of a path. */
+rc_status rc_pianoroll_parse(const char *text, size_t len, const char *split,
+                             rc_pianorolls *out);
+void rc_pianorolls_free(rc_pianorolls *r);
+
+/* Writes a piano roll (n_steps x RC_PIANO_KEYS, nonzero = sounding) as a
+ * format-0 Standard MIDI File, atomically: one track on channel 1, a tempo
+ * event for `bpm` (beats = quarter notes, 4-1000), steps_per_beat steps to
+ * the beat (1-64), velocity 80, n_steps 1-2000000. A key that stays on over consecutive steps
+ * is one held note (a piano roll cannot tell a held note from a repeated
+ * one). */
+rc_status rc_midi_write(const char *path, const uint8_t *frames, int n_steps, double bpm,
+                        int steps_per_beat);
+
+/* Reads a Standard MIDI File (format 0 or 1; tracks merged, every channel)
+ * into a one-piece piano roll at steps_per_beat steps to the quarter note
+ * (1-64). Quantisation is by beats (MIDI ticks), so tempo changes do not
+ * move notes; *bpm (may be NULL) gets the first tempo (120 without one).
+ * A note starts at the step nearest its note-on and ends at the step
+ * nearest its note-off (at least one step); the roll ends with the last
+ * note. Note-on with velocity 0 is a note-off; running status is honoured.
+ * Notes outside 21-108 are dropped and counted in *n_dropped (may be NULL).
+ * Errors (RC_ERR_FORMAT "midi_read: PATH: byte N: ..."): a bad header
+ * chunk, format 2, SMPTE time division, a truncated file, a track length
+ * past the end, a variable-length quantity over 4 bytes, a data byte
+ * without running status, a piece of over 10 million steps, and a file
+ * without a note in 21-108. */
+rc_status rc_midi_read(const char *path, int steps_per_beat, rc_pianorolls *out,
+                       double *bpm, size_t *n_dropped);
+
+/* ------------------------------------------------------------ datasets -- */
+/* Readers for the labelled sequence data sets (src/io/conll.c, splice.c,
+ * skeleton.c). Errors are RC_ERR_FORMAT "FN: FILE:LINE[:COL]: ..." for
+ * malformed contents, RC_ERR_IO naming the file when it cannot be read. */
+
+/* CoNLL column files (CoNLL-2003: "word POS chunk NER"): one token a line,
+ * whitespace-separated columns (spaces or tabs), blank lines between
+ * sentences; "-DOCSTART-" lines are counted (n_docs) and end a sentence
+ * but hold no token. The file is read as UTF-8 (rc_text_read: a byte order
+ * mark skipped, CRLF read as LF). Every token line must have as many
+ * columns as the file's first non-blank line. */
+typedef struct rc_conll {
+    int n_sentences;
+    size_t n_tokens;
+    int n_columns;       /* columns per line in the file */
+    int n_docs;          /* -DOCSTART- lines */
+    size_t *start;       /* sentence i is tokens [start[i], start[i+1]) */
+    size_t *line;        /* file line of each sentence's first token */
+    const char **tokens; /* n_tokens, NUL-terminated, into one pool */
+    const char **tags;
+    char *pool_;         /* private */
+} rc_conll;
+
+/* Reads the token column and the tag column (0-based; negative counts from
+ * the end: -1 is the last column, the NER tag of CoNLL-2003). When scheme
+ * is not NULL each sentence's tags must be well-formed in it
+ * (rc_tags_check), else the error names the line of the first bad tag.
+ * Errors (RC_ERR_FORMAT, "conll_read: FILE:LINE: ..."): an empty file (or
+ * one with no token), invalid UTF-8 or a NUL byte (with the column), a
+ * ragged row (its count and the first line's), a column past the last. */
+rc_status rc_conll_read(const char *path, int token_col, int tag_col,
+                        const rc_tag_scheme *scheme, rc_conll *out);
+/* Frees everything and zeroes *c. */
+void rc_conll_free(rc_conll *c);
+
+/* UCI primate splice-junction sequences: lines "CLASS, NAME, SEQUENCE"
+ * (spaces around fields allowed, blank lines skipped) with the class EI
+ * (exon->intron, donor), IE (intron->exon, acceptor) or N (neither) and
+ * exactly 60 nucleotides. Token ids: A 0, C 1, G 2, T 3 and the ambiguity
+ * codes of the data (splice.names): D 4 (A/G/T), N 5 (any), S 6 (C/G),
+ * R 7 (A/G); lower case is accepted. */
+#define RC_SPLICE_LEN 60
+#define RC_SPLICE_TOKENS 8
+enum { RC_SPLICE_EI, RC_SPLICE_IE, RC_SPLICE_N, RC_SPLICE_CLASSES };
+
+typedef struct rc_splice {
+    int n;
+    int32_t *label;     /* n class ids (RC_SPLICE_EI ...) */
+    int32_t *seq;       /* n x RC_SPLICE_LEN token ids, row-major */
+    const char **name;  /* n instance names ("ATRINS-DONOR-521") */
+    char *pool_;        /* private */
+} rc_splice;
+
+/* Errors (RC_ERR_FORMAT "splice_read: FILE:LINE:COL: ..."): not three
+ * fields, an unknown class, a sequence not 60 long, a character that is not
+ * a nucleotide code (quoted, its column in the line), an empty file. */
+rc_status rc_splice_read(const char *path, rc_splice *out);
+void rc_splice_free(rc_splice *s);
+/* "EI", "IE", "N" (NULL out of range). */
+const char *rc_splice_class_name(int id);
+/* The letter of a token id ('A' ...; 0 out of range). */
+char rc_splice_token_char(int id);
+/* The token as a distribution over A, C, G, T (a one-hot row for a base,
+ * the possible bases sharing 1 equally for a code): soft one-hot inputs.
+ * RC_ERR_RANGE for an id outside 0..7. */
+rc_status rc_splice_token_probs(int id, float out[4]);
+
+/* MSR Action3D skeletons (MSRAction3DSkeletonReal3D): one file a sequence,
+ * "aAA_sSS_eEE_skeleton3D.txt" (action 1..20, subject 1..10, repetition
+ * 1..3), 4 numbers a line "x y z confidence", 20 lines (joints) a frame.
+ * The confidence is dropped: a frame is 60 floats, joint j's x, y, z at
+ * 3j. Cross-subject split: odd subjects train, even subjects test. */
+#define RC_SKEL_JOINTS 20
+#define RC_SKEL_DIM (3 * RC_SKEL_JOINTS)
+
+typedef struct rc_skeleton {
+    int frames;
+    float *xyz; /* frames x RC_SKEL_DIM */
+    int action, subject, instance; /* from the name; 0 when it has none */
+} rc_skeleton;
+
+/* Errors (RC_ERR_FORMAT "skeleton_read: FILE:LINE: ..."): a line without
+ * exactly 4 numbers, a value that is not a finite number (quoted), a line
+ * count that is 0 or not a multiple of 20. A name not in the pattern is no
+ * error (the labels stay 0). */
+rc_status rc_skeleton_read(const char *path, rc_skeleton *out);
+void rc_skeleton_free(rc_skeleton *s);
+/* Action, subject and instance from a file name (any directory part is
+ * ignored); RC_ERR_FORMAT when it is not "aAA_sSS_eEE_skeleton3D.txt"
+ * with values in range. */
+rc_status rc_skeleton_parse_name(const char *path, int *action, int *subject,
+                                 int *instance);
+
+typedef struct rc_skeleton_entry {
+    char *path; /* dir/name */
+    int action, subject, instance;
+    int train;  /* 1: odd subject (train), 0: even (test) */
+} rc_skeleton_entry;
+
+/* The data set's files in dir (names in the pattern; others ignored),
+ * sorted by name. With drop_bad, the files SOURCE.txt lists as defective
+ * (a13_s09_e02, all zeros) are left out and counted in *n_dropped (may be
+ * NULL). *out is malloc'd: free it with rc_skeleton_list_free. RC_ERR_IO
+ * when dir cannot be read, RC_ERR_FORMAT when it holds no such file. */
+rc_status rc_skeleton_list(const char *dir, int drop_bad, rc_skeleton_entry **out, int *n,
+                           int *n_dropped);
+void rc_skeleton_list_free(rc_skeleton_entry *e, int n);
+
+/* Per-joint normalisation, in place, of frames x RC_SKEL_DIM: every
+ * frame is moved so that joint `center` (0-based; 6, the hip centre, in
+ * the MSR Action3D joint order, -1 for the mean of the 20 joints) is at the
+ * origin, then every coordinate of the sequence is divided by one body
+ * size: the mean over frames of the root-mean-square distance of the 20
+ * joints from that centre. So each joint's features are its position
+ * relative to the body's centre in body-size units, invariant to where the
+ * subject stands and how tall they are. RC_ERR_NUMERIC when the body size
+ * is 0 or not finite (an all-zero file), leaving xyz unchanged. */
+rc_status rc_skeleton_normalize(float *xyz, int frames, int center);
+
 #ifdef __cplusplus
 }
 #endif
