@@ -68,6 +68,12 @@ char *test_tmpdir_make(const char *tag);
 /* Removes dir and everything below it, then frees the name; 0 when all
  * of it went. NULL is a no-op. */
 int test_tmpdir_remove(char *dir);
+
+/* Fresh random parity cases from torch: runs scripts/SCRIPT with --quick and
+ * a seed (the pid, printed) into DIR/fresh.safetensors, DIR a new temporary
+ * directory (remove it with test_tmpdir_remove). NULL when torch is not
+ * importable: the caller then calls TEST_SKIP(). */
+char *test_torch_fresh_cases(const char *script, const char *tag, unsigned *seed);
 /* dir/name in one of 8 rotating buffers (a test holds a few at a time). */
 const char *test_path(const char *dir, const char *name);
 /* Writes n bytes to path, failing the test when it cannot. */

@@ -152,31 +152,17 @@ static void test_parity_with_committed_torch_cases(void **state)
     assert_true(n >= 50);
 }
 
-static int torch_available(void)
-{
-    return system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
-}
-
 static void test_parity_with_fresh_random_torch_cases(void **state)
 {
     (void)state;
-    if (!torch_available()) {
+    unsigned seed;
+    char *dir = test_torch_fresh_cases("make_rnn_parity.py", "parity", &seed);
+    if (!dir) {
         TEST_SKIP(); /* counted as skipped, not passed */
         return;
     }
-    char dir[] = "/tmp/recur-parity-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char path[256], cmd[512];
-    snprintf(path, sizeof path, "%s/fresh.safetensors", dir);
-    unsigned seed = (unsigned)getpid();
-    snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 %s/scripts/make_rnn_parity.py %s --quick --seed %u >/dev/null",
-             RC_SOURCE_DIR, path, seed);
-    if (system(cmd) != 0) fail_msg("could not make fresh cases: %s", cmd);
-    print_message("fresh torch cases, seed %u\n", seed);
-    assert_true(check_file(path) >= 10);
-    unlink(path);
-    rmdir(dir);
+    assert_true(check_file(test_path(dir, "fresh.safetensors")) >= 10);
+    test_tmpdir_remove(dir);
 }
 
 TEST_GROUP(rnn_parity_tests, "rnn_parity",

@@ -185,3 +185,17 @@ void test_expect_cli_error(const char *dir, const char *args, const char *prefix
         fail_msg("'%s': stderr is not one '%s...' line: [%s]", args, prefix, err);
     if (!strstr(err, want)) fail_msg("'%s': error [%s] does not mention '%s'", args, err, want);
 }
+
+char *test_torch_fresh_cases(const char *script, const char *tag, unsigned *seed)
+{
+    if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) return NULL;
+    char *dir = test_tmpdir_make(tag);
+    assert_non_null(dir);
+    *seed = (unsigned)getpid();
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/scripts/%s %s --quick --seed %u >/dev/null",
+             RC_SOURCE_DIR, script, test_path(dir, "fresh.safetensors"), *seed);
+    if (system(cmd) != 0) fail_msg("could not make fresh torch cases: %s", cmd);
+    print_message("fresh torch cases from %s, seed %u\n", script, *seed);
+    return dir;
+}
