@@ -73,6 +73,10 @@ int test_tmpdir_remove(char *dir);
  * a seed (the pid, printed) into DIR/fresh.safetensors, DIR a new temporary
  * directory (remove it with test_tmpdir_remove). NULL when torch is not
  * importable: the caller then calls TEST_SKIP(). */
+/* Tensor "CASE/NAME" of a parity fixture (data NULL when absent; a file
+ * error fails the test). Free it with rc_tensor_free. */
+rc_tensor test_fixture_get(const rc_safetensors *st, const char *c, const char *name);
+
 char *test_torch_fresh_cases(const char *script, const char *tag, unsigned *seed);
 /* dir/name in one of 8 rotating buffers (a test holds a few at a time). */
 const char *test_path(const char *dir, const char *name);

@@ -139,16 +139,6 @@ static void random_log_probs(float *lp, size_t rows, int C, uint64_t seed, float
 
 /* ----------------------------------------------------- torch parity -- */
 
-static rc_tensor get(const rc_safetensors *st, const char *c, const char *name)
-{
-    char k[160];
-    rc_tensor t = {0};
-    snprintf(k, sizeof k, "%s/%s", c, name);
-    if (rc_safetensors_find(st, k) < 0) return t;
-    if (rc_safetensors_get(st, k, &t) != RC_OK) fail_msg("%s", rc_last_error());
-    return t;
-}
-
 /* Element by element: NaN where torch has NaN, the same infinity where it
  * has one, else |got - want| <= tol * max(|want|, 1e-3 * the tensor's
  * largest finite magnitude). Returns 1 when all are within. */
@@ -190,9 +180,9 @@ static int meta_int(const rc_safetensors *st, const char *c, const char *key, in
 /* Runs one case; returns 1 if anything differs from torch. */
 static int check_case(const rc_safetensors *st, const char *c, parity_stats *ps)
 {
-    rc_tensor lp = get(st, c, "log_probs"), il = get(st, c, "input_lengths"),
-              tl = get(st, c, "target_lengths"), tg = get(st, c, "targets"),
-              loss = get(st, c, "loss"), dloss = get(st, c, "dloss"), grad = get(st, c, "grad");
+    rc_tensor lp = test_fixture_get(st, c, "log_probs"), il = test_fixture_get(st, c, "input_lengths"),
+              tl = test_fixture_get(st, c, "target_lengths"), tg = test_fixture_get(st, c, "targets"),
+              loss = test_fixture_get(st, c, "loss"), dloss = test_fixture_get(st, c, "dloss"), grad = test_fixture_get(st, c, "grad");
     if (!lp.data || !il.data || !tl.data || !loss.data || !dloss.data || !grad.data)
         fail_msg("case %s: a tensor is missing", c);
     assert_int_equal(lp.ndim, 3);

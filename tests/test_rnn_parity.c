@@ -41,16 +41,6 @@ static int close_to(const char *what, const char *name, const float *got, const 
     return 1;
 }
 
-static rc_tensor get(const rc_safetensors *st, const char *c, const char *name)
-{
-    char k[160];
-    rc_tensor t = {0};
-    snprintf(k, sizeof k, "%s/%s", c, name);
-    if (rc_safetensors_find(st, k) < 0) return t;
-    if (rc_safetensors_get(st, k, &t) != RC_OK) fail_msg("%s", rc_last_error());
-    return t;
-}
-
 /* Runs one case; returns the number of tensors that differ. */
 static int check_case(const rc_safetensors *st, const char *c)
 {
@@ -64,8 +54,8 @@ static int check_case(const rc_safetensors *st, const char *c)
     snprintf(pprefix, sizeof pprefix, "%s/param/", c);
     if (rc_rnn_params_read(m, st, pprefix) != RC_OK) fail_msg("case %s: %s", c, rc_last_error());
 
-    rc_tensor x = get(st, c, "x"), h0 = get(st, c, "h0"), c0 = get(st, c, "c0"),
-              len = get(st, c, "lengths");
+    rc_tensor x = test_fixture_get(st, c, "x"), h0 = test_fixture_get(st, c, "h0"), c0 = test_fixture_get(st, c, "c0"),
+              len = test_fixture_get(st, c, "lengths");
     int32_t lengths[64];
     for (size_t i = 0; i < len.size && i < 64; i++) lengths[i] = (int32_t)len.data[i];
 
@@ -79,42 +69,42 @@ static int check_case(const rc_safetensors *st, const char *c)
         fail_msg("case %s: forward: %s", c, rc_last_error());
 
     int bad = 0;
-    rc_tensor want = get(st, c, "y");
+    rc_tensor want = test_fixture_get(st, c, "y");
     bad += !close_to(c, "y", y->value.data, &want);
     rc_tensor_free(&want);
-    want = get(st, c, "h_n");
+    want = test_fixture_get(st, c, "h_n");
     bad += !close_to(c, "h_n", hn->value.data, &want);
     rc_tensor_free(&want);
     if (cfg.mode == RC_CELL_LSTM) {
-        want = get(st, c, "c_n");
+        want = test_fixture_get(st, c, "c_n");
         bad += !close_to(c, "c_n", cn->value.data, &want);
         rc_tensor_free(&want);
     }
 
     /* loss = sum(y*dy) + sum(h_n*dh) (+ sum(c_n*dc)) */
-    rc_tensor dy = get(st, c, "dy"), dh = get(st, c, "dh_n"), dc = get(st, c, "dc_n");
+    rc_tensor dy = test_fixture_get(st, c, "dy"), dh = test_fixture_get(st, c, "dh_n"), dc = test_fixture_get(st, c, "dc_n");
     rc_var *loss = rc_add(t, rc_sum(t, rc_mul(t, y, rc_input(t, dy.ndim, dy.shape, dy.data))),
                           rc_sum(t, rc_mul(t, hn, rc_input(t, dh.ndim, dh.shape, dh.data))));
     if (cn) loss = rc_add(t, loss, rc_sum(t, rc_mul(t, cn, rc_input(t, dc.ndim, dc.shape, dc.data))));
     if (rc_backward(t, loss) != RC_OK) fail_msg("case %s: backward: %s", c, rc_last_error());
 
-    want = get(st, c, "grad/x");
+    want = test_fixture_get(st, c, "grad/x");
     bad += !close_to(c, "grad x", vx->grad, &want);
     rc_tensor_free(&want);
     if (vh0) {
-        want = get(st, c, "grad/h0");
+        want = test_fixture_get(st, c, "grad/h0");
         bad += !close_to(c, "grad h0", vh0->grad, &want);
         rc_tensor_free(&want);
     }
     if (vc0) {
-        want = get(st, c, "grad/c0");
+        want = test_fixture_get(st, c, "grad/c0");
         bad += !close_to(c, "grad c0", vc0->grad, &want);
         rc_tensor_free(&want);
     }
     for (int i = 0; i < m->n_params; i++) {
         char k[96];
         snprintf(k, sizeof k, "grad/%s", m->params[i]->name);
-        want = get(st, c, k);
+        want = test_fixture_get(st, c, k);
         if (!want.data) fail_msg("case %s: fixture lacks %s", c, k);
         bad += !close_to(c, k, m->params[i]->grad, &want);
         rc_tensor_free(&want);

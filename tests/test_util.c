@@ -199,3 +199,13 @@ char *test_torch_fresh_cases(const char *script, const char *tag, unsigned *seed
     print_message("fresh torch cases from %s, seed %u\n", script, *seed);
     return dir;
 }
+
+rc_tensor test_fixture_get(const rc_safetensors *st, const char *c, const char *name)
+{
+    char k[160];
+    rc_tensor t = {0};
+    snprintf(k, sizeof k, "%s/%s", c, name);
+    if (rc_safetensors_find(st, k) < 0) return t;
+    if (rc_safetensors_get(st, k, &t) != RC_OK) fail_msg("%s", rc_last_error());
+    return t;
+}
