@@ -4,6 +4,7 @@
 
 #include "../tasks/forecast.h"
 #include "../tasks/lm.h"
+#include "../tasks/tag.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,7 @@ static const struct {
     {"lm", "language model over characters or words (next-token prediction)", cmd_train_lm},
     {"forecast", "time-series forecasting from a CSV column (next values of a series)",
      cmd_train_forecast},
+    {"ner", "named entities: a tag per word (BiLSTM-CRF with character features)", cmd_train_ner},
 };
 #define N_TASKS (int)(sizeof tasks / sizeof tasks[0])
 
@@ -79,6 +81,8 @@ int cmd_eval(int argc, char **argv)
         ret = lm_eval("eval", st, pos[1], tail, batch, bptt, json);
     else if (!strcmp(kind, "forecast"))
         ret = forecast_eval("eval", st, pos[1], tail, json);
+    else if (!strcmp(kind, "tagger"))
+        ret = tag_eval("eval", st, pos[1], batch, json);
     else
         ret = cli_error("eval", "%s: a model of kind '%s' cannot be evaluated here", pos[0], kind);
     rc_safetensors_close(st);

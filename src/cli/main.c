@@ -1,6 +1,8 @@
 /* main.c - the recur command. */
 #include "cli.h"
 
+#include "../tasks/tag.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +15,7 @@ static void usage(FILE *f)
             "  train TASK   train a model (recur train --help lists the tasks)\n"
             "  eval         evaluate a model on a data file\n"
             "  sample       generate text from a language model\n"
+            "  tag          tag text with a trained tagger (named entities)\n"
             "  run          run a recurrent-layer model file on .npy arrays\n"
             "  version      print the version and the matrix-multiply backend\n"
             "\n"
@@ -33,6 +36,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "train")) return cmd_train(argc, argv);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
     if (!strcmp(argv[1], "sample")) return cmd_sample(argc, argv);
+    if (!strcmp(argv[1], "tag")) return cmd_tag(argc, argv);
     fprintf(stderr, "recur: unknown command '%s' (see recur --help)\n", argv[1]);
     return 2;
 }
