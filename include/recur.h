@@ -242,6 +242,13 @@ rc_var *rc_cross_entropy(rc_tape *t, rc_var *logits, const int32_t *targets,
                          const float *mask);
 /* Mean of (a - b)^2 over all elements. */
 rc_var *rc_mse(rc_tape *t, rc_var *a, rc_var *b);
+/* Independent sigmoids (multi-label): rows i of logits [N x K] (any
+ * leading shape), targets y of the same shape in [0, 1],
+ *   nll_i = -sum_k [y_ik log s(x_ik) + (1 - y_ik) log(1 - s(x_ik))],
+ *   loss  = sum_i m_i nll_i / sum_i m_i   (summed over K, averaged over rows)
+ * computed from the logits without overflow. mask: N floats or NULL (all
+ * ones); a row with mask 0 may hold anything in targets. */
+rc_var *rc_bce_with_logits(rc_tape *t, rc_var *logits, const float *targets, const float *mask);
 
 /* Joins along `axis`; all other dimensions must agree. */
 rc_var *rc_concat(rc_tape *t, rc_var **xs, int n, int axis);

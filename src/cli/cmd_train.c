@@ -5,6 +5,7 @@
 #include "../tasks/forecast.h"
 #include "../tasks/lm.h"
 #include "../tasks/tag.h"
+#include "../tasks/music.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,8 @@ static const struct {
     {"forecast", "time-series forecasting from a CSV column (next values of a series)",
      cmd_train_forecast},
     {"ner", "named entities: a tag per word (BiLSTM-CRF with character features)", cmd_train_ner},
+    {"music", "polyphonic music: the next piano-roll frame (88 keys, one sigmoid each)",
+     cmd_train_music},
 };
 #define N_TASKS (int)(sizeof tasks / sizeof tasks[0])
 
@@ -55,11 +58,13 @@ int cmd_eval(int argc, char **argv)
 {
     int batch = 32, bptt = 64, json = 0, threads = 0;
     float tail = 0;
+    const char *split = NULL;
     cli_option opts[] = {
         {"last-fraction", CLI_FLOAT, &tail,
          "evaluate only the last fraction of DATA (as train's --valid-fraction)"},
         {"batch", CLI_INT, &batch, "sequences evaluated side by side (default 32)"},
         {"bptt", CLI_INT, &bptt, "steps per window (language models; default 64)"},
+        {"split", CLI_STRING, &split, "the key of DATA's pieces (music; default test)"},
         {"threads", CLI_INT, &threads, "threads (default: all cores)"},
         {"json", CLI_FLAG, &json, "print the metrics as one JSON line"},
         {NULL, CLI_FLAG, NULL, NULL}};
@@ -83,6 +88,8 @@ int cmd_eval(int argc, char **argv)
         ret = forecast_eval("eval", st, pos[1], tail, json);
     else if (!strcmp(kind, "tagger"))
         ret = tag_eval("eval", st, pos[1], batch, json);
+    else if (!strcmp(kind, "music"))
+        ret = music_eval("eval", st, pos[1], split, batch, json);
     else
         ret = cli_error("eval", "%s: a model of kind '%s' cannot be evaluated here", pos[0], kind);
     rc_safetensors_close(st);

@@ -16,6 +16,7 @@ static void usage(FILE *f)
             "  eval         evaluate a model on a data file\n"
             "  sample       generate text from a language model\n"
             "  tag          tag text with a trained tagger (named entities)\n"
+            "  compose      generate a piece of music (MIDI) from a music model\n"
             "  run          run a recurrent-layer model file on .npy arrays\n"
             "  version      print the version and the matrix-multiply backend\n"
             "\n"
@@ -37,6 +38,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc, argv);
     if (!strcmp(argv[1], "sample")) return cmd_sample(argc, argv);
     if (!strcmp(argv[1], "tag")) return cmd_tag(argc, argv);
+    if (!strcmp(argv[1], "compose")) return cmd_compose(argc, argv);
     fprintf(stderr, "recur: unknown command '%s' (see recur --help)\n", argv[1]);
     return 2;
 }

@@ -1,9 +1,10 @@
-/* loss.c - the scalar losses: masked cross-entropy of class ids, and mean
- * squared error. */
+/* loss.c - the scalar losses: masked cross-entropy of class ids, mean
+ * squared error, and masked binary cross-entropy of independent sigmoids. */
 #include "../internal.h"
 #include "fastmath.h"
 
 #include <math.h>
+#include <string.h>
 
 /* ---- cross_entropy ----
  * Rows i of logits [.. x C], nll_i = lse(x_i) - x_i[t_i], weights
@@ -178,5 +179,109 @@ rc_var *rc_mse(rc_tape *t, rc_var *a, rc_var *b)
         s += d * d;
     }
     y->value.data[0] = (float)(s / (double)a->value.size);
+    return y;
+}
+
+/* ---- bce_with_logits: independent sigmoids, one per column ----
+ * Rows i of logits [.. x K], targets y in [0, 1] of the same shape:
+ *   nll_i = sum_k softplus(x_ik) - y_ik x_ik
+ *         = sum_k max(x, 0) - x y + log(1 + e^-|x|)      (no overflow)
+ * which is -sum_k [y log s(x) + (1 - y) log(1 - s(x))], s the sigmoid;
+ * loss = sum_i w_i nll_i with w_i = m_i / sum(m) (the Bernoulli NLL of a
+ * frame, summed over its K keys, averaged over the unmasked frames).
+ * d loss / d x_ik = w_i (s(x_ik) - y_ik). */
+
+typedef struct bce_ctx {
+    float *w;       /* per row: m_i / sum(m), 0 for ignored rows */
+    float *targets; /* copied (0 in ignored rows) */
+    size_t rows, cols;
+} bce_ctx;
+
+static void bce_backward(rc_tape *t, rc_var *y)
+{
+    rc_var *x = y->in[0];
+    const bce_ctx *c = y->ctx;
+    float *dx = rc_grad_of(t, x);
+    if (!dx) return;
+    float g = y->grad[0];
+    for (size_t r = 0; r < c->rows; r++) {
+        if (c->w[r] == 0.0f) continue;
+        const float *xr = x->value.data + r * c->cols, *yr = c->targets + r * c->cols;
+        float *dr = dx + r * c->cols, gw = g * c->w[r];
+        for (size_t j = 0; j < c->cols; j++) {
+            /* s(x) without overflow: e^-|x| is in (0, 1] */
+            float e = expf(-fabsf(xr[j]));
+            float s = xr[j] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+            dr[j] += gw * (s - yr[j]);
+        }
+    }
+}
+
+static const rc_op op_bce_with_logits = {"bce_with_logits", bce_backward};
+
+rc_var *rc_bce_with_logits(rc_tape *t, rc_var *logits, const float *targets, const float *mask)
+{
+    if (!rc_op_check_inputs(t, "bce_with_logits", 1, &logits)) return NULL;
+    size_t cols = (size_t)logits->value.shape[logits->value.ndim - 1];
+    if (cols == 0 || logits->value.size == 0)
+        return rc_tape_fail(t, RC_ERR_SHAPE, "bce_with_logits: logits %s are empty",
+                            rc_vshape(logits));
+    size_t rows = logits->value.size / cols;
+    if (!targets)
+        return rc_tape_fail(t, RC_ERR_ARG, "bce_with_logits: targets is NULL (logits %s)",
+                            rc_vshape(logits));
+    double msum = 0.0;
+    for (size_t r = 0; r < rows; r++) {
+        float m = mask ? mask[r] : 1.0f;
+        if (!(m >= 0.0f) || isinf(m))
+            return rc_tape_fail(t, RC_ERR_ARG, "bce_with_logits: mask[%zu] is %g (must be "
+                                "finite and >= 0) for logits %s", r, (double)m,
+                                rc_vshape(logits));
+        if (m == 0.0f) continue;
+        const float *xr = logits->value.data + r * cols, *yr = targets + r * cols;
+        for (size_t j = 0; j < cols; j++) {
+            if (!(yr[j] >= 0.0f && yr[j] <= 1.0f))
+                return rc_tape_fail(t, RC_ERR_RANGE, "bce_with_logits: target %zu of row %zu "
+                                    "is %g, outside [0, 1] for logits %s", j, r,
+                                    (double)yr[j], rc_vshape(logits));
+            if (!isfinite(xr[j]))
+                return rc_tape_fail(t, RC_ERR_NUMERIC, "bce_with_logits: logit %zu of row %zu "
+                                    "of %s is %g", j, r, rc_vshape(logits), (double)xr[j]);
+        }
+        msum += m;
+    }
+
+    int one = 1;
+    rc_var *y = rc_node_new(t, &op_bce_with_logits, 1, &one, 1, &logits);
+    if (!y) return NULL;
+    bce_ctx *c = NULL;
+    if (y->requires_grad) {
+        c = rc_tape_alloc(t, sizeof *c);
+        if (!c) return NULL;
+        c->rows = rows;
+        c->cols = cols;
+        c->w = rc_tape_alloc(t, rows * sizeof *c->w);
+        c->targets = rc_tape_alloc(t, rows * cols * sizeof *c->targets);
+        if (!c->w || !c->targets) return NULL;
+        y->ctx = c;
+    }
+    double loss = 0.0;
+    for (size_t r = 0; r < rows; r++) {
+        float m = mask ? mask[r] : 1.0f;
+        const float *xr = logits->value.data + r * cols, *yr = targets + r * cols;
+        if (c) {
+            c->w[r] = msum > 0.0 && m != 0.0f ? (float)(m / msum) : 0.0f;
+            if (m != 0.0f) memcpy(c->targets + r * cols, yr, cols * sizeof *yr);
+            else memset(c->targets + r * cols, 0, cols * sizeof *yr);
+        }
+        if (m == 0.0f) continue;
+        double s = 0.0;
+        for (size_t j = 0; j < cols; j++) {
+            float x = xr[j];
+            s += (double)((x > 0.0f ? x : 0.0f) - x * yr[j] + log1pf(expf(-fabsf(x))));
+        }
+        loss += (double)m * s;
+    }
+    y->value.data[0] = msum > 0.0 ? (float)(loss / msum) : 0.0f;
     return y;
 }
