@@ -402,6 +402,46 @@ static void test_errors(void **state)
     assert_int_equal(access(test_path(dir, "x.mid"), F_OK), -1);
 }
 
+/* Training on the user's own MIDI files: a directory of them. */
+static void test_train_on_midi_files(void **state)
+{
+    (void)state;
+    char err[4096];
+    char sub[1024];
+    snprintf(sub, sizeof sub, "%s/midi", dir);
+    char mk[1100];
+    snprintf(mk, sizeof mk, "mkdir -p '%s' '%s/empty'", sub, dir);
+    assert_int_equal(system(mk), 0);
+    rc_pianorolls r;
+    assert_int_equal(rc_pianoroll_read(test_path(dir, "chords.json"), "train", &r), RC_OK);
+    for (int i = 0; i < 5; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "midi/p%d.mid", i);
+        assert_int_equal(rc_midi_write(test_path(dir, name), r.frames + r.start[i] * K,
+                                       r.n_steps[i], 120, 2),
+                         RC_OK);
+    }
+    test_write_file(sub, "notes.txt", "not midi", 8); /* ignored: not .mid */
+    if (test_run_recur(dir, "train music --data midi --valid midi/p0.mid --steps-per-beat 2 "
+                            "--hidden 8 --batch 2 --steps 3 --json --quiet --out d.model",
+                       err, sizeof err))
+        fail_msg("%s", err);
+    char *out = test_slurp(dir, "out.txt");
+    assert_non_null(strstr(out, "\"steps\":3"));
+    free(out);
+    /* eval on the directory: its 5 pieces, quantised at the model's 2 steps a beat */
+    assert_int_equal(test_run_recur(dir, "eval d.model midi --json", err, sizeof err), 0);
+    size_t frames = 0;
+    for (int i = 0; i < 5; i++) frames += (size_t)r.n_steps[i] - 1;
+    assert_int_equal((size_t)json_number("out.txt", "\"frames\":"), frames);
+    assert_int_equal((int)json_number("out.txt", "\"pieces\":"), 5);
+    rc_pianorolls_free(&r);
+    test_expect_cli_error(dir, "train music --data midi --steps 2 --out x.model",
+                          "recur train music: ", "give --valid");
+    test_expect_cli_error(dir, "train music --data empty --valid midi --steps 2 --out x.model",
+                          "recur train music: ", "no .mid or .midi file");
+}
+
 /* --wav through fluidsynth and a General MIDI soundfont, when installed. */
 static void test_compose_wav(void **state)
 {
@@ -425,4 +465,5 @@ TEST_GROUP(music, "music", cmocka_unit_test(test_batch_fill),
            cmocka_unit_test_setup_teardown(test_train_eval_resume, setup, teardown),
            cmocka_unit_test_setup_teardown(test_compose, setup, teardown),
            cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_train_on_midi_files, setup, teardown),
            cmocka_unit_test_setup_teardown(test_compose_wav, setup, teardown));

@@ -28,12 +28,14 @@
 #include "../plot/plot.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -303,10 +305,86 @@ static int ends_with(const char *s, const char *suffix)
     return 1;
 }
 
+/* Appends the pieces of b to a (a may be empty); frees b. */
+static int append_rolls(rc_pianorolls *a, rc_pianorolls *b)
+{
+    if (a->n_pieces == 0) {
+        *a = *b;
+        memset(b, 0, sizeof *b);
+        return 0;
+    }
+    int n = a->n_pieces + b->n_pieces;
+    int32_t *ns = realloc(a->n_steps, (size_t)n * sizeof *ns);
+    if (ns) a->n_steps = ns;
+    size_t *st = ns ? realloc(a->start, (size_t)n * sizeof *st) : NULL;
+    if (st) a->start = st;
+    uint8_t *f = st ? realloc(a->frames, (a->total_steps + b->total_steps) * K) : NULL;
+    if (!f) {
+        rc_pianorolls_free(b);
+        return -1;
+    }
+    a->frames = f;
+    memcpy(a->frames + a->total_steps * K, b->frames, b->total_steps * K);
+    for (int i = 0; i < b->n_pieces; i++) {
+        a->n_steps[a->n_pieces + i] = b->n_steps[i];
+        a->start[a->n_pieces + i] = a->total_steps + b->start[i];
+    }
+    a->n_pieces = n;
+    a->total_steps += b->total_steps;
+    rc_pianorolls_free(b);
+    return 0;
+}
+
+static int cmp_names(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* Every .mid/.midi file in dir (sorted by name), a piece each. */
+static int read_midi_dir(const char *cmd, const char *dir, int steps_per_beat, rc_pianorolls *out)
+{
+    DIR *d = opendir(dir);
+    if (!d) return cli_error(cmd, "%s: cannot read the directory: %s", dir, strerror(errno));
+    char **names = NULL;
+    int n = 0, cap = 0, ret = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!ends_with(e->d_name, ".mid") && !ends_with(e->d_name, ".midi")) continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **q = realloc(names, (size_t)cap * sizeof *q);
+            if (!q) break;
+            names = q;
+        }
+        size_t len = strlen(dir) + strlen(e->d_name) + 2;
+        if (!(names[n] = malloc(len))) break;
+        snprintf(names[n++], len, "%s/%s", dir, e->d_name);
+    }
+    closedir(d);
+    if (n == 0) ret = cli_error(cmd, "%s: no .mid or .midi file in the directory", dir);
+    if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_names);
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < n && !ret; i++) {
+        rc_pianorolls one;
+        if (rc_midi_read(names[i], steps_per_beat, &one, NULL, NULL) != RC_OK)
+            ret = cli_error(cmd, "%s", rc_last_error());
+        else if (append_rolls(out, &one))
+            ret = cli_error(cmd, "out of memory reading %s", names[i]);
+    }
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+    if (ret) rc_pianorolls_free(out);
+    return ret;
+}
+
 int mu_read_rolls(const char *cmd, const char *path, const char *split, int steps_per_beat,
                   rc_pianorolls *out)
 {
     rc_status s;
+    struct stat sb;
+    memset(out, 0, sizeof *out);
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return read_midi_dir(cmd, path, steps_per_beat, out);
     if (ends_with(path, ".mid") || ends_with(path, ".midi")) {
         s = rc_midi_read(path, steps_per_beat, out, NULL, NULL);
     } else {
@@ -337,7 +415,8 @@ int cmd_train_music(int argc, char **argv)
     int steps_per_beat = 1;
     cli_option opts[64] = {
         {"data", CLI_STRING, &data,
-         "piano-roll JSON ({\"train\": [...], \"valid\": [...]} or a list of pieces) or a MIDI file"},
+         "piano-roll JSON ({\"train\": [...], \"valid\": [...]} or a list of pieces), a MIDI "
+         "file, or a directory of MIDI files"},
         {"valid", CLI_STRING, &valid, "validation pieces (default: --data's --valid-split)"},
         {"train-split", CLI_STRING, &train_split, "the key of the training pieces (default train)"},
         {"valid-split", CLI_STRING, &valid_split, "the key of the validation pieces (default valid)"},
@@ -383,6 +462,13 @@ int cmd_train_music(int argc, char **argv)
     }
     if (o.threads > 0) rc_set_threads(o.threads);
     if (!(ckpt = train_checkpoint_path(o.out))) goto done;
+    struct stat sb;
+    if (!valid && (ends_with(data, ".mid") || ends_with(data, ".midi") ||
+                   (stat(data, &sb) == 0 && S_ISDIR(sb.st_mode)))) {
+        cli_error(cmd, "MIDI --data has no validation split: give --valid (a MIDI file, a "
+                       "directory of them, or piano-roll JSON)");
+        goto done;
+    }
     if (mu_read_rolls(cmd, data, train_split, steps_per_beat, &tr_rolls) ||
         mu_read_rolls(cmd, valid ? valid : data, valid_split, steps_per_beat, &va_rolls))
         goto done;

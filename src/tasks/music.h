@@ -56,8 +56,9 @@ rc_var *mu_batch_loss(rc_tape *t, mu_model *m, const mu_batch *b, rc_rng *drop);
 double mu_evaluate(mu_model *m, const rc_pianorolls *r, int batch, size_t *n_frames);
 
 /* Reads pieces: a .mid/.midi file (one piece, at steps_per_beat steps to
- * the beat), a JSON list of pieces, or a JSON object of splits (split
- * names the key). 0, or 1 with the error printed. */
+ * the beat), a directory of them (a piece each, in name order), a JSON
+ * list of pieces, or a JSON object of splits (split names the key). 0, or
+ * 1 with the error printed. */
 int mu_read_rolls(const char *cmd, const char *path, const char *split, int steps_per_beat,
                   rc_pianorolls *out);
 
