@@ -254,6 +254,8 @@ static void test_malformed_input(void **state)
     expect_error("tag valid.txt", "valid.txt");
     expect_error("tag", "model");
     expect_error("train ner --resume m.model", "resume from MODEL.ckpt");
+    expect_error("train ner --resume m.model.ckpt --steps 4 --no-crf", "--no-crf");
+    expect_error("train ner --resume m.model.ckpt --steps 4 --hidden 32", "--hidden");
     /* A language model is not a tagger. */
     const char lm_text[] = "a b c a b c a b c a b c\n";
     test_write_file(dir, "lm.txt", lm_text, sizeof lm_text - 1);

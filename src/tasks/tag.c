@@ -856,10 +856,10 @@ static int build_vocabs(const char *cmd, const tag_data *d, const tag_config *c,
 }
 
 /* Epoch e's batches: sentences sorted by length with ties broken at random,
- * cut into batches of `size`, the batches in random order; all from (seed,
+ * cut into batches (of --batch), the batches in random order; all from (seed,
  * e), so that a resumed run sees the same batches. */
-static void epoch_plan(const tag_data *d, int size, uint64_t seed, int64_t e, int32_t *order,
-                       int32_t *perm, int n_batches)
+static void epoch_plan(const tag_data *d, uint64_t seed, int64_t e, int32_t *order, int32_t *perm,
+                       int n_batches)
 {
     int n = d->c.n_sentences;
     rc_rng rng;
@@ -876,7 +876,6 @@ static void epoch_plan(const tag_data *d, int size, uint64_t seed, int64_t e, in
         for (int i = 0; i < n; i++) order[i] = ki[i].i;
         free(ki);
     }
-    (void)size;
     for (int i = 0; i < n_batches; i++) perm[i] = i;
     for (int i = n_batches - 1; i > 0; i--) {
         int j = (int)(rc_rng_u32(&rng) % (uint32_t)(i + 1));
@@ -982,6 +981,25 @@ int cmd_train_ner(int argc, char **argv)
         /* The vocabularies and tags are the checkpoint's. */
         tag_model tmp;
         if (tag_model_load(cmd, ck, &tmp)) goto done;
+        /* The options that shape the model must be the checkpoint's. */
+        const tag_config *k = &tmp.cfg;
+        const char *changed = k->cell != c.cell                ? "--cell"
+                              : k->word_dim != c.word_dim       ? "--word-dim"
+                              : k->char_hidden != c.char_hidden ? "--char-hidden"
+                              : k->char_dim != c.char_dim       ? "--char-dim"
+                              : k->hidden != c.hidden           ? "--hidden"
+                              : k->layers != c.layers           ? "--layers"
+                              : k->crf != c.crf                 ? "--no-crf"
+                              : k->lower != c.lower             ? "--keep-case"
+                              : k->zeros != c.zeros             ? "--keep-digits"
+                              : k->scheme != c.scheme           ? "--scheme"
+                                                                : NULL;
+        if (changed) {
+            cli_error(cmd, "%s: %s differs from the checkpoint's model; a resumed run keeps "
+                      "the model's shape", o.resume, changed);
+            tag_model_free(&tmp);
+            goto done;
+        }
         words = tmp.words, chars = tmp.chars, tags = tmp.tags, n_tags = tmp.n_tags;
         c.data_scheme = tmp.cfg.data_scheme;
         tmp.words = tmp.chars = NULL, tmp.tags = NULL, tmp.n_tags = 0;
@@ -1047,7 +1065,7 @@ int cmd_train_ner(int argc, char **argv)
     while (tr.step < tr.total_steps && !tr.stop) {
         int64_t e = tr.step / per_epoch, j = tr.step % per_epoch;
         if (e != plan_epoch) {
-            epoch_plan(&tr_d, o.batch, (uint64_t)o.seed, e, order, perm, (int)per_epoch);
+            epoch_plan(&tr_d, (uint64_t)o.seed, e, order, perm, (int)per_epoch);
             plan_epoch = e;
         }
         int i0 = perm[j] * o.batch, B = n_sent - i0 < o.batch ? n_sent - i0 : o.batch;
