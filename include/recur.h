@@ -1320,6 +1320,79 @@ void rc_skeleton_list_free(rc_skeleton_entry *e, int n);
  * is 0 or not finite (an all-zero file), leaving xyz unchanged. */
 rc_status rc_skeleton_normalize(float *xyz, int frames, int center);
 
+
+/* ------------------------------------------------------- tree networks -- */
+/* Recursive networks compose child vectors bottom-up along a tree
+ * (docs/recursive.md). A batch of trees is laid out by level, so that all
+ * the nodes that are ready at the same time are computed with one matrix
+ * multiply: a node's level is 0 for a leaf and 1 + the highest level of
+ * its children otherwise, and the batch's rows are the nodes of level 0
+ * (the leaves), then level 1, ... Within a level, rows follow the trees'
+ * order and each tree's post-order. Every child's row is below its
+ * parent's, and a level's rows are contiguous, so a level's output is one
+ * block of the state matrix [n_nodes x H]. */
+typedef struct rc_tree_batch {
+    int n_trees, n_nodes, n_leaves, n_levels, n_edges;
+    int max_children;
+    int32_t *level_start; /* n_levels + 1: level k is rows [level_start[k], level_start[k+1]) */
+    int32_t *child_start; /* n_nodes + 1: row r's children (left to right) are */
+    int32_t *child_row;   /*   child_row[child_start[r] .. child_start[r+1]) (n_edges) */
+    int32_t *tree_of;     /* n_nodes: the tree (0-based, in the order given) */
+    int32_t *node_of;     /* n_nodes: the node's index within its tree */
+    int32_t *tree_row0;   /* n_trees + 1: offsets into row_of */
+    int32_t *row_of;      /* tree i's node j is row row_of[tree_row0[i] + j] */
+    int32_t *root_row;    /* n_trees */
+    int32_t *label;       /* n_nodes: the node's label from the tree */
+    int32_t *word_id;     /* n_leaves: the leaf rows' word ids (-1 before indexing) */
+} rc_tree_batch;
+
+/* Lays out n trees (views from rc_treebank_tree) as one batch; free it with
+ * rc_tree_batch_free. RC_ERR_ARG for no trees or a tree without nodes. */
+rc_status rc_tree_batch_build(const rc_tree *trees, int n, rc_tree_batch *out);
+void rc_tree_batch_free(rc_tree_batch *b);
+
+/* The composition ops. Each computes the states of every node of the batch
+ * in one tape node, a level at a time (gather the children's states, one
+ * matrix multiply for the level, the nonlinearity written into the level's
+ * block), and its backward walks the levels top-down (one multiply each
+ * for the weight gradient and for the children's gradients, scattered back
+ * to the children's rows). The batch must stay alive until backward ran.
+ * Every node but a leaf needs exactly 2 children for rc_tree_rnn and
+ * rc_tree_lstm (RC_ERR_ARG naming the tree and node otherwise); child-sum
+ * takes any number.
+ *
+ * Recursive neural network (Socher et al. 2011) and RNTN (Socher et al.
+ * 2013), H = D:
+ *   leaf:   h = x (leaves [n_leaves x D], the word vectors)
+ *   inner:  v = [h_left; h_right] (2D),  h = tanh(W v + b + q),
+ *           q_k = sum_ij v_i V[i,k,j] v_j (RNTN only; 0 when v is NULL)
+ * w [D x 2D], b [D], v NULL or [2D x D x 2D]. Returns H [n_nodes x D]. */
+rc_var *rc_tree_rnn(rc_tape *t, const rc_tree_batch *b, rc_var *leaves, rc_var *w,
+                    rc_var *bias, rc_var *v);
+
+/* Tree-LSTMs (Tai et al. 2015) over constituency trees: words enter at
+ * the leaves only. leaf_gates [n_leaves x 3H] are the leaves' gate
+ * pre-activations (i, o, u: W x + b, e.g. from rc_linear):
+ *   leaf:   c = sigma(i) tanh(u),  h = sigma(o) tanh(c)
+ * Binary (N-ary with N = 2), w [5H x 2H], b [5H], gates i, o, u, f_l, f_r:
+ *   inner:  [i o u f_l f_r] = W [h_l; h_r] + b
+ *           c = sigma(i) tanh(u) + sigma(f_l) c_l + sigma(f_r) c_r
+ *           h = sigma(o) tanh(c)
+ * Returns H [n_nodes x H]. */
+rc_var *rc_tree_lstm(rc_tape *t, const rc_tree_batch *b, rc_var *leaf_gates, rc_var *w,
+                     rc_var *bias);
+/* Child-sum: any number of children k, w_iou [3H x H], b_iou [3H],
+ * w_f [H x H], b_f [H]:
+ *   inner:  s = sum_k h_k,  [i o u] = W_iou s + b_iou,
+ *           f_k = sigma(W_f h_k + b_f)   (a forget gate per child)
+ *           c = sigma(i) tanh(u) + sum_k f_k c_k,  h = sigma(o) tanh(c) */
+rc_var *rc_tree_childsum(rc_tape *t, const rc_tree_batch *b, rc_var *leaf_gates,
+                         rc_var *w_iou, rc_var *b_iou, rc_var *w_f, rc_var *b_f);
+
+/* ASCII lower-casing of every word of the treebank, in place (for a
+ * vocabulary that ignores case; call it before building or indexing). */
+void rc_treebank_lowercase(rc_treebank *tb);
+
 #ifdef __cplusplus
 }
 #endif

@@ -498,3 +498,12 @@ rc_status rc_treebank_index(rc_treebank *tb, const rc_vocab *v, size_t *n_unk)
     if (n_unk) *n_unk = unk;
     return RC_OK;
 }
+
+void rc_treebank_lowercase(rc_treebank *tb)
+{
+    if (!tb) return;
+    /* Words live back to back in the pool, each NUL-terminated; bytes of
+     * multi-byte UTF-8 characters are >= 0x80 and stay as they are. */
+    for (size_t i = 0; i < tb->pool_used; i++)
+        if (tb->pool[i] >= 'A' && tb->pool[i] <= 'Z') tb->pool[i] = (char)(tb->pool[i] - 'A' + 'a');
+}
