@@ -6,6 +6,7 @@
 #include "../tasks/lm.h"
 #include "../tasks/tag.h"
 #include "../tasks/music.h"
+#include "../tasks/treenet.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +21,7 @@ static const struct {
     {"ner", "named entities: a tag per word (BiLSTM-CRF with character features)", cmd_train_ner},
     {"music", "polyphonic music: the next piano-roll frame (88 keys, one sigmoid each)",
      cmd_train_music},
+    {"tree", "sentiment at every node of parse trees (recursive networks, SST)", cmd_train_tree},
 };
 #define N_TASKS (int)(sizeof tasks / sizeof tasks[0])
 
@@ -90,6 +92,8 @@ int cmd_eval(int argc, char **argv)
         ret = tag_eval("eval", st, pos[1], batch, json);
     else if (!strcmp(kind, "music"))
         ret = music_eval("eval", st, pos[1], split, batch, json);
+    else if (!strcmp(kind, "tree"))
+        ret = treenet_eval("eval", st, pos[1], batch, json);
     else
         ret = cli_error("eval", "%s: a model of kind '%s' cannot be evaluated here", pos[0], kind);
     rc_safetensors_close(st);

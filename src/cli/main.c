@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "../tasks/tag.h"
+#include "../tasks/treenet.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,7 @@ static void usage(FILE *f)
             "  sample       generate text from a language model\n"
             "  tag          tag text with a trained tagger (named entities)\n"
             "  compose      generate a piece of music (MIDI) from a music model\n"
+            "  tree         predict sentiment at every node of sentences or trees\n"
             "  run          run a recurrent-layer model file on .npy arrays\n"
             "  version      print the version and the matrix-multiply backend\n"
             "\n"
@@ -39,6 +41,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "sample")) return cmd_sample(argc, argv);
     if (!strcmp(argv[1], "tag")) return cmd_tag(argc, argv);
     if (!strcmp(argv[1], "compose")) return cmd_compose(argc, argv);
+    if (!strcmp(argv[1], "tree")) return cmd_tree(argc, argv);
     fprintf(stderr, "recur: unknown command '%s' (see recur --help)\n", argv[1]);
     return 2;
 }
