@@ -386,7 +386,8 @@ int cmd_train_tree(int argc, char **argv)
         "(binary Tree-LSTM) or childsum-lstm (child-sum Tree-LSTM); --cell, --layers\n"
         "and --bidirectional do not apply. Word vectors start random. Writes MODEL\n"
         "(the weights with the best validation root accuracy), MODEL.ckpt (to\n"
-        "--resume) and MODEL.loss.png.\n";
+        "--resume) and MODEL.loss.png; a 5-class model is also kept at its best\n"
+        "validation binary root accuracy as MODEL.binary.\n";
     rc_safetensors *ck;
     char *meta_store;
     int r = train_opts_parse(cmd, usage, opts, argc, argv, "tree", "tree-model", &o, &ck,
@@ -394,7 +395,7 @@ int cmd_train_tree(int argc, char **argv)
     if (r >= 0) return r;
     rc_cell_kind cell;
     int ret = 1, model_ok = 0, trainer_ok = 0;
-    char *ckpt = NULL;
+    char *ckpt = NULL, *bin_path = NULL;
     rc_treebank *train = NULL, *dev = NULL;
     rc_vocab *vocab = NULL;
     int32_t *perm = NULL, *keep = NULL;
@@ -462,10 +463,11 @@ int cmd_train_tree(int argc, char **argv)
     /* The training trees: all, or the non-neutral sentences for a binary model. */
     int n_all = rc_treebank_count(train), n = 0;
     if (!(keep = malloc((size_t)n_all * sizeof *keep))) goto done;
+    size_t n_nodes = 0;
     for (int i = 0; i < n_all; i++) {
         rc_tree tt;
         rc_treebank_tree(train, i, &tt);
-        if (tn_target(classes, tt.label[tt.n_nodes - 1]) >= 0) keep[n++] = i;
+        if (tn_target(classes, tt.label[tt.n_nodes - 1]) >= 0) keep[n++] = i, n_nodes += (size_t)tt.n_nodes;
     }
     if (n == 0) {
         cli_error(cmd, "%s: no tree to train on", data);
@@ -477,8 +479,12 @@ int cmd_train_tree(int argc, char **argv)
     int64_t per_epoch = (n + B - 1) / B;
     if (trainer_init(&tr, cmd, &o, &m.params, per_epoch)) goto done;
     trainer_ok = 1;
+    int resume_best_binary = 0;
+    double resume_best_binary_v = -1;
     if (ck) {
         if (trainer_restore(&tr, cmd, ck)) goto done;
+        const char *bb = rc_safetensors_meta(ck, "tree/best_binary");
+        if (bb) resume_best_binary = 1, resume_best_binary_v = atof(bb);
         rc_safetensors_close(ck);
         ck = NULL;
     }
@@ -487,15 +493,23 @@ int cmd_train_tree(int argc, char **argv)
                 "%s: %d training trees (%zu nodes), %d validation; vocabulary %d (%zu / %zu "
                 "unknown leaves); %s, embed %d, hidden %d, %d classes, %zu parameters; %lld steps "
                 "of %d trees%s\n",
-                cmd, n, rc_treebank_total_nodes(train), rc_treebank_count(dev),
+                cmd, n, n_nodes, rc_treebank_count(dev),
                 rc_vocab_size(m.vocab), unk, vunk, model, embed, o.hidden, classes,
                 rc_params_numel(&m.params), (long long)tr.total_steps, B,
                 tr.step ? " (resumed)" : "");
     if (!(t = rc_tape_new())) goto done;
     int64_t order_epoch = -1;
     double best_acc = -1;
-    tn_metrics best_m;
-    memset(&best_m, 0, sizeof best_m);
+    /* A 5-class model is also kept at its best validation binary root
+     * accuracy, as MODEL.binary (the binary task's model selection). The
+     * best so far is in the checkpoint, so a resumed run keeps it. */
+    double best_binary = -1;
+    if (classes == 5) {
+        size_t bn = strlen(o.out) + 8;
+        if (!(bin_path = malloc(bn))) goto done;
+        snprintf(bin_path, bn, "%s.binary", o.out);
+        if (resume_best_binary) best_binary = resume_best_binary_v;
+    }
     while (tr.step < tr.total_steps && !tr.stop) {
         int64_t epoch = tr.step / per_epoch, pos = tr.step % per_epoch;
         if (epoch != order_epoch) {
@@ -533,14 +547,19 @@ int cmd_train_tree(int argc, char **argv)
             }
             double acc = selection_accuracy(&m, &e);
             int best = trainer_record_eval(&tr, 1.0 - acc);
-            if (best) best_acc = acc, best_m = e;
+            if (best) best_acc = acc;
+            int best_bin = bin_path && e.root_binary > best_binary;
             if (!o.quiet) {
                 fprintf(stderr, "  ");
                 print_metrics(stderr, "validation", &e);
-                fprintf(stderr, "; loss %.4f%s  [%.1fs]\n", e.loss, best ? "  best so far, saved" : "",
-                        trainer_now() - t0);
+                fprintf(stderr, "; loss %.4f%s%s  [%.1fs]\n", e.loss, best ? "  best so far, saved" : "",
+                        best_bin ? "  (best binary, saved as .binary)" : "", trainer_now() - t0);
             }
             if (best && model_save(&m, o.out)) goto done;
+            if (best_bin) {
+                best_binary = e.root_binary;
+                if (model_save(&m, bin_path)) goto done;
+            }
             trainer_plot(&tr, o.out, "training loss / validation root error");
         }
         if (trainer_should_checkpoint(&tr)) {
@@ -550,6 +569,7 @@ int cmd_train_tree(int argc, char **argv)
                 cli_error(cmd, "%s", rc_last_error());
                 goto done;
             }
+            meta_addf(&ml, "tree/best_binary", "%.17g", best_binary);
             int f2 = trainer_save_checkpoint(&tr, ckpt, &ml, opts, 0, NULL, NULL);
             free(vj);
             if (f2) goto done;
@@ -581,6 +601,7 @@ done:
     free(perm);
     free(trees);
     free(ckpt);
+    free(bin_path);
     return ret;
 }
 
