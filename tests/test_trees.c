@@ -368,10 +368,8 @@ static void test_sst(void **state)
         if (f == 0) {
             print_message("      SST train: %d trees, %zu nodes read in %.3f s\n", counts[f],
                           rc_treebank_total_nodes(tb), sec);
-            /* About 0.2 s on an idle core; the bound only catches a parser gone
-             * quadratic, with room for sanitizers and a machine shared with
-             * other builds (a 1 s bound failed under ASan at load 15). */
-            assert_true(sec < 10.0);
+            /* The time is printed for information only: speed is measured
+             * in bench/, never asserted in the suite. */
             char *sent = NULL;
             assert_int_equal(rc_treebank_sentence(tb, 0, &sent), RC_OK);
             assert_true(!strncmp(sent, "The Rock is destined to be the 21st Century 's new `` "
