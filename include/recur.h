@@ -1392,6 +1392,18 @@ rc_var *rc_tree_childsum(rc_tape *t, const rc_tree_batch *b, rc_var *leaf_gates,
 /* ASCII lower-casing of every word of the treebank, in place (for a
  * vocabulary that ignores case; call it before building or indexing). */
 void rc_treebank_lowercase(rc_treebank *tb);
+/* ------------------------------------------------- pooling over time -- */
+/* One vector per sequence from a padded time-major batch (src/ops/pool.c):
+ * x [T x B x D] -> [B x D], reading only positions t < lengths[b]
+ * (lengths B ints in 1..T, or NULL: all T):
+ *   RC_POOL_MEAN  the mean over the valid steps
+ *   RC_POOL_MAX   the maximum of each feature over the valid steps; the
+ *                 gradient goes to the first step that reaches it
+ * Padded positions are never read and get exactly no gradient. Errors:
+ * x not 3-D or empty (RC_ERR_SHAPE), a length out of range (RC_ERR_RANGE
+ * naming the row), an unknown kind (RC_ERR_ARG). */
+typedef enum rc_pool_kind { RC_POOL_MEAN, RC_POOL_MAX } rc_pool_kind;
+rc_var *rc_pool_time(rc_tape *t, rc_var *x, const int32_t *lengths, rc_pool_kind kind);
 
 #ifdef __cplusplus
 }

@@ -46,5 +46,6 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_compose(int argc, char **argv);
+int cmd_classify(int argc, char **argv); /* src/tasks/classify.c */
 
 #endif

@@ -2,6 +2,7 @@
  * `recur sample MODEL`: each hands over to the task the model is for. */
 #include "cli.h"
 
+#include "../tasks/classify.h"
 #include "../tasks/forecast.h"
 #include "../tasks/lm.h"
 #include "../tasks/tag.h"
@@ -22,6 +23,8 @@ static const struct {
     {"music", "polyphonic music: the next piano-roll frame (88 keys, one sigmoid each)",
      cmd_train_music},
     {"tree", "sentiment at every node of parse trees (recursive networks, SST)", cmd_train_tree},
+    {"classify", "sequence classification: SST sentiment, DNA splice junctions, skeleton actions",
+     cmd_train_classify},
 };
 #define N_TASKS (int)(sizeof tasks / sizeof tasks[0])
 
@@ -94,6 +97,8 @@ int cmd_eval(int argc, char **argv)
         ret = music_eval("eval", st, pos[1], split, batch, json);
     else if (!strcmp(kind, "tree"))
         ret = treenet_eval("eval", st, pos[1], batch, json);
+    else if (!strcmp(kind, "classify"))
+        ret = classify_eval("eval", st, pos[1], json);
     else
         ret = cli_error("eval", "%s: a model of kind '%s' cannot be evaluated here", pos[0], kind);
     rc_safetensors_close(st);
