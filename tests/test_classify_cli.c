@@ -218,7 +218,7 @@ static void test_splice_cross_validation(void **state)
     if (test_run_recur(dir,
                        "train classify --data-format splice --data splice.data --folds 3 "
                        "--hidden 12 --bidirectional --cell gru --epochs 25 --lr 0.01 --batch 16 "
-                       "--position --threads 1 --quiet --out s.model",
+                       "--position onehot --threads 1 --quiet --out s.model",
                        err, sizeof err))
         fail_msg("training failed: %s", err);
     char *out = test_slurp(dir, "out.txt");

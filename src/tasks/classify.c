@@ -78,25 +78,34 @@ int cls_data_push(cls_data *d, int label, int len, const int32_t *tok, const flo
     return 0;
 }
 
-/* Appends one feature to every step: its relative position in its
- * sequence, 2t/(L-1) - 1 in [-1, 1] (0 for a sequence of one step). */
-static int data_add_position(cls_data *d)
+/* Appends position features to every step: with np = 1 its relative
+ * position in its sequence, 2t/(L-1) - 1 in [-1, 1] (0 for a sequence of
+ * one step); with np > 1 a one-hot of t (sequences of at most np steps).
+ * Returns 0, -1 out of memory, or the 1-based index of a sequence too long. */
+static int data_add_position(cls_data *d, int np)
 {
-    int F = d->feat;
-    float *x = malloc((d->steps ? d->steps : 1) * (size_t)(F + 1) * sizeof *x);
+    int F = d->feat, G = F + np;
+    for (int i = 0; np > 1 && i < d->n; i++)
+        if (d->len[i] > np) return i + 1;
+    float *x = calloc((d->steps ? d->steps : 1) * (size_t)G, sizeof *x);
     if (!x) return -1;
     for (int i = 0; i < d->n; i++)
         for (int t = 0; t < d->len[i]; t++) {
             size_t s = d->off[i] + (size_t)t;
-            memcpy(x + s * (F + 1), d->x + s * F, (size_t)F * sizeof *x);
-            x[s * (F + 1) + F] = d->len[i] > 1 ? 2.0f * t / (float)(d->len[i] - 1) - 1.0f : 0.0f;
+            memcpy(x + s * G, d->x + s * F, (size_t)F * sizeof *x);
+            if (np > 1) x[s * G + F + t] = 1.0f;
+            else x[s * G + F] = d->len[i] > 1 ? 2.0f * t / (float)(d->len[i] - 1) - 1.0f : 0.0f;
         }
     free(d->x);
     d->x = x;
-    d->feat = F + 1;
+    d->feat = G;
     d->cap_steps = d->steps;
     return 0;
 }
+
+static const char *const position_names[] = {"none", "relative", "onehot"};
+
+static int position_mode(int np) { return np == 0 ? 0 : np == 1 ? 1 : 2; }
 
 /* Examples idx[0..n) of src into a new set. */
 static int data_subset(const cls_data *src, const int *idx, int n, cls_data *out)
@@ -437,6 +446,7 @@ static void draw_confusion(const cls_config *c, const cls_metrics *r, const char
     sp.row_labels = names;
     sp.col_labels = names;
     sp.annotate = 1;
+    if (K <= 6) sp.width = 560, sp.height = 480; /* the automatic size is tiny for few classes */
     if (plot_heatmap_png(path, &sp, v, K, K) != RC_OK && !quiet)
         fprintf(stderr, "warning: %s\n", plot_last_error());
     free(v);
@@ -651,7 +661,7 @@ static int model_meta(const cls_model *m, meta_list *ml, char **vocab_json, char
     meta_add(ml, "pool", pool_names[c->pool]);
     meta_addf(ml, "attention", "%.9g", c->attn);
     meta_add(ml, "velocity", c->velocity ? "true" : "false");
-    meta_add(ml, "position", c->position ? "true" : "false");
+    meta_add(ml, "position", position_names[position_mode(c->position)]);
     meta_addf(ml, "context", "%.9g", c->context);
     if (*vocab_json) meta_add(ml, "vocab", *vocab_json);
     return 0;
@@ -722,6 +732,9 @@ static int model_load(const char *cmd, const rc_safetensors *st, cls_model *m)
     c.format = (cls_format)fmt;
     c.pool = (cls_pool)pool;
     if (c.format == CLS_FMT_SST && meta_choice(cmd, st, "labels", labels, 2, &c.fine)) return 1;
+    if (meta_choice(cmd, st, "position", position_names, 3, &pos)) return 1;
+    if (pos == 2 && c.format != CLS_FMT_SPLICE)
+        return cli_error(cmd, "%s: one-hot positions are for splice models", path);
     if (train_cell_kind(rc_safetensors_meta(st, "cell"), &c.cell))
         return cli_error(cmd, "%s: metadata 'cell' is not a cell name", path);
     if (meta_int(cmd, st, "n_classes", 2, 64, &c.n_classes) ||
@@ -734,11 +747,11 @@ static int model_load(const char *cmd, const rc_safetensors *st, cls_model *m)
         return 1;
     if (rc_safetensors_meta_bool(st, "bidirectional", &bi) != RC_OK ||
         rc_safetensors_meta_bool(st, "velocity", &vel) != RC_OK ||
-        rc_safetensors_meta_bool(st, "position", &pos) != RC_OK ||
         rc_safetensors_meta_float(st, "dropout", &c.dropout) != RC_OK ||
         rc_safetensors_meta_float(st, "input_dropout", &c.input_dropout) != RC_OK)
         return cli_error(cmd, "%s", rc_last_error());
-    c.bidirectional = bi, c.velocity = vel, c.position = pos;
+    c.bidirectional = bi, c.velocity = vel;
+    c.position = pos == 2 ? RC_SPLICE_LEN : pos;
     int want_k = c.format == CLS_FMT_SST ? (c.fine ? 5 : 2)
                  : c.format == CLS_FMT_SPLICE ? RC_SPLICE_CLASSES : 20;
     if (c.n_classes != want_k)
@@ -1069,7 +1082,7 @@ static void print_splice_table(FILE *f, const cls_metrics *r, int folds, const c
 
 static int parse_config(const char *cmd, const train_opts *o, const char *format,
                         const char *labels, const char *pool, int embed, int attn,
-                        float input_dropout, int velocity, int position, int context,
+                        float input_dropout, int velocity, const char *position, int context,
                         cls_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -1081,6 +1094,10 @@ static int parse_config(const char *cmd, const train_opts *o, const char *format
         return cli_error(cmd, "--labels must be fine or binary, not '%s'", labels);
     if (embed < 1 || attn < 1) return cli_error(cmd, "--embed and --attention must be at least 1");
     if (context < 0 || context > 29) return cli_error(cmd, "--context must be 0..29");
+    int pm = name_index(position, position_names, 3);
+    if (pm < 0 || (pm == 2 && f != CLS_FMT_SPLICE))
+        return cli_error(cmd, "--position must be none, relative or (splice) onehot, not '%s'",
+                         position);
     if (!(input_dropout >= 0 && input_dropout < 1))
         return cli_error(cmd, "--input-dropout must be in [0, 1)");
     if (train_cell_kind(o->cell, &c->cell)) return 1;
@@ -1093,7 +1110,7 @@ static int parse_config(const char *cmd, const train_opts *o, const char *format
                    : c->format == CLS_FMT_SPLICE ? 4 * (2 * context + 1)
                                                  : (velocity ? 2 : 1) * RC_SKEL_DIM;
     c->context = c->format == CLS_FMT_SPLICE ? context : 0;
-    c->position = c->format != CLS_FMT_SST && position;
+    c->position = c->format == CLS_FMT_SST ? 0 : pm == 2 ? RC_SPLICE_LEN : pm;
     c->input_dim += c->position;
     c->embed = c->format == CLS_FMT_SST ? embed : 0;
     c->hidden = o->hidden, c->layers = o->layers, c->bidirectional = o->bidirectional;
@@ -1130,7 +1147,8 @@ int cmd_train_classify(int argc, char **argv)
     o.lr = 1e-3f;
     const char *format = NULL, *data = NULL, *labels = "binary", *pool = "max";
     int embed = 128, attn = 64, folds = 10, only_fold = 0, phrases = 0, min_freq = 1;
-    int velocity = 0, position = 0, context = 0;
+    int velocity = 0, context = 0;
+    const char *position = "none";
     float input_dropout = 0, valid_fraction = 0.1f;
     cli_option opts[64] = {
         {"data-format", CLI_STRING, &format, "sst | splice | skeleton"},
@@ -1151,8 +1169,9 @@ int cmd_train_classify(int argc, char **argv)
          "splice, skeleton: validation share of the training part (default 0.1; skeleton: 0 = "
          "none, keep the last model)"},
         {"velocity", CLI_FLAG, &velocity, "skeleton: frame-to-frame joint motion as more features"},
-        {"position", CLI_FLAG, &position,
-         "splice, skeleton: each step's relative position in its sequence as one more feature"},
+        {"position", CLI_STRING, &position,
+         "splice, skeleton: none | relative (2t/(L-1) - 1 as one more feature) | onehot "
+         "(splice: t one-hot, 60 more)"},
         {"context", CLI_INT, &context,
          "splice: each step also sees the K nucleotides on either side (default 0)"},
     };
@@ -1221,7 +1240,7 @@ int cmd_train_classify(int argc, char **argv)
          * (from --seed); for each fold, the other folds train (their first
          * --valid-fraction validates) and the fold is the test set. */
         if (read_splice(cmd, data, c.context, &all)) goto done;
-        if (c.position && data_add_position(&all)) {
+        if (c.position && data_add_position(&all, c.position)) {
             cli_error(cmd, "out of memory");
             goto done;
         }
@@ -1354,7 +1373,7 @@ int cmd_train_classify(int argc, char **argv)
         if (read_skeletons(cmd, data, 1, c.velocity, &all) ||
             read_skeletons(cmd, data, 0, c.velocity, &test))
             goto done;
-        if (c.position && (data_add_position(&all) || data_add_position(&test))) {
+        if (c.position && (data_add_position(&all, 1) || data_add_position(&test, 1))) {
             cli_error(cmd, "out of memory");
             goto done;
         }
@@ -1424,9 +1443,12 @@ static int read_labelled(const char *cmd, const cls_model *m, const char *path, 
     }
     int r = c->format == CLS_FMT_SPLICE ? read_splice(cmd, path, c->context, d)
                                         : read_skeletons(cmd, path, 0, c->velocity, d);
-    if (!r && c->position && data_add_position(d)) {
+    int e = !r && c->position ? data_add_position(d, c->position) : 0;
+    if (e) {
         cls_data_free(d);
-        r = cli_error(cmd, "out of memory");
+        r = e < 0 ? cli_error(cmd, "out of memory")
+                  : cli_error(cmd, "%s: sequence %d is longer than the model's %d positions", path,
+                              e, c->position);
     }
     return r;
 }
@@ -1641,8 +1663,10 @@ int cmd_classify(int argc, char **argv)
             if (bad) goto done;
         }
     }
-    if (m.cfg.position && data_add_position(&d)) {
-        cli_error(cmd, "out of memory");
+    int pe = m.cfg.position ? data_add_position(&d, m.cfg.position) : 0;
+    if (pe) {
+        if (pe < 0) cli_error(cmd, "out of memory");
+        else cli_error(cmd, "input %d is longer than the model's %d positions", pe, m.cfg.position);
         goto done;
     }
     if (d.n == 0) {

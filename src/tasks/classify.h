@@ -49,7 +49,8 @@ typedef struct cls_config {
     cls_pool pool;
     int attn;          /* attention size */
     int velocity;      /* skeleton: frame-to-frame differences as more features */
-    int position;      /* features: the step's relative position 2t/(L-1) - 1 as one more */
+    int position;      /* features added for the step's position: 0; 1 the relative
+                          position 2t/(L-1) - 1; RC_SPLICE_LEN (splice) one-hot of t */
     int context;       /* splice: each step also sees the `context` bases on either side */
 } cls_config;
 
