@@ -1392,6 +1392,7 @@ rc_var *rc_tree_childsum(rc_tape *t, const rc_tree_batch *b, rc_var *leaf_gates,
 /* ASCII lower-casing of every word of the treebank, in place (for a
  * vocabulary that ignores case; call it before building or indexing). */
 void rc_treebank_lowercase(rc_treebank *tb);
+
 /* ------------------------------------------------- pooling over time -- */
 /* One vector per sequence from a padded time-major batch (src/ops/pool.c):
  * x [T x B x D] -> [B x D], reading only positions t < lengths[b]
