@@ -41,6 +41,16 @@ rc_var *rc_node_new(rc_tape *t, const rc_op *op, int ndim, const int *shape,
 /* Arena memory for op contexts (NULL sets the tape's error). */
 void *rc_tape_alloc(rc_tape *t, size_t bytes);
 
+/* A B used by many products (the recurrent weights in a time loop), packed
+ * once for the portable kernel (gemm_portable.c): op(B) is [K x N];
+ * rc_gemm_packed_floats(K, N) floats hold it. Then
+ *   C[M x N] = alpha * op(A) * op(B) + beta * C
+ * with rc_gemm_packed as rc_gemm_portable would compute it. */
+size_t rc_gemm_packed_floats(int K, int N);
+void rc_gemm_pack_b(int trans_b, int K, int N, const float *B, int ldb, float *packed);
+void rc_gemm_packed(int trans_a, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *packed, float beta, float *C, int ldc);
+
 /* The gradient buffer of v, allocated zeroed on first use. Only for
  * variables with requires_grad. */
 float *rc_grad_of(rc_tape *t, rc_var *v);

@@ -13,6 +13,11 @@
 /* In gemm_portable.c, not in recur.h: forces a kernel set (0 generic,
  * 1 avx, 2 avx2+fma; -1 automatic), returns the name of the one in use. */
 const char *rc_gemm_portable_kernel(int isa);
+/* In gemm_portable.c, declared in src/internal.h: a B packed once. */
+size_t rc_gemm_packed_floats(int K, int N);
+void rc_gemm_pack_b(int trans_b, int K, int N, const float *B, int ldb, float *packed);
+void rc_gemm_packed(int trans_a, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *packed, float beta, float *C, int ldc);
 
 typedef void (*gemm_fn)(int, int, int, int, int, float, const float *, int, const float *,
                         int, float, float *, int);
@@ -214,6 +219,46 @@ static void test_gemm_vectors(void **state)
 }
 
 /* M or N zero: nothing is touched (not even a NaN C). K zero: C = beta C. */
+/* rc_gemm_packed with a freshly packed B, as a gemm_fn. It must give the
+ * very bits rc_gemm_portable gives (the same tiles, in the same order),
+ * checked on a copy of C, except for one row or column, which the
+ * portable kernel does as a matrix-vector product. */
+static void packed_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
+                        int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    size_t np = rc_gemm_packed_floats(K, N), nc = M > 0 ? (size_t)(M - 1) * ldc + N : 0;
+    float *P = malloc((np + 1) * sizeof *P), *D = malloc((nc + 1) * sizeof *D);
+    assert_true(P && D);
+    memcpy(D, C, nc * sizeof *D);
+    rc_gemm_pack_b(tb, K, N, B, ldb, P);
+    rc_gemm_packed(ta, M, N, K, alpha, A, lda, P, beta, C, ldc);
+    rc_gemm_portable(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, D, ldc);
+    for (size_t i = 0; i < nc && M > 1 && N > 1; i++)
+        if (memcmp(&C[i], &D[i], sizeof *D) && !(isnan(C[i]) && isnan(D[i])))
+            fail_msg("packed gemm %dx%dx%d ta=%d tb=%d: C[%zu] = %.9g, portable %.9g", M, N, K,
+                     ta, tb, i, (double)C[i], (double)D[i]);
+    free(P), free(D);
+}
+
+static void packed(rc_rng *r)
+{
+    /* Tile and block edges, long K, beta 0 over NaN, alpha, one row. */
+    static const int sh[][3] = {{5, 15, 7},    {6, 16, 8},    {13, 33, 1},  {2, 47, 31},
+                                {64, 2048, 512}, {32, 1024, 256}, {145, 33, 257},
+                                {10, 513, 300}, {289, 40, 513}, {7, 100, 1100}, {1, 40, 9}};
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
+        run_all_trans(packed_gemm, sh[s][0], sh[s][1], sh[s][2], (s % 3) ? 1.0f : 0.5f,
+                      (s & 1) ? 0.0f : 1.0f, (int)(s % 2) * 3, 0, r);
+    run_all_trans(packed_gemm, 20, 70, 30, 1.0f, 0.0f, 1, 1, r);
+    run_all_trans(packed_gemm, 5, 9, 0, 1.0f, 0.5f, 1, 0, r);
+}
+
+static void test_gemm_packed(void **state)
+{
+    (void)state;
+    for_each_kernel(packed);
+}
+
 static void test_gemm_zero_sizes(void **state)
 {
     (void)state;
@@ -263,4 +308,5 @@ TEST_GROUP(gemm_tests, "gemm",
            cmocka_unit_test(test_gemm_alpha_beta),
            cmocka_unit_test(test_gemm_vectors),
            cmocka_unit_test(test_gemm_zero_sizes),
+           cmocka_unit_test(test_gemm_packed),
            cmocka_unit_test(test_gemm_rnn_shapes));

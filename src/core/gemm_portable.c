@@ -400,6 +400,45 @@ static int block_size(int n, int max, int unit)
     return b > max ? max : b;
 }
 
+/* K up to 1.5 KC stays one block (C is loaded and stored once, B packed
+ * once); longer K is cut into near-equal blocks of at most KC. */
+static int k_block(int K) { return K <= KC + KC / 2 ? K : block_size(K, KC, 8); }
+
+/* The A block and the B panel hold fewer rows and columns when kc is
+ * long, so that they take the same bytes whatever kc. */
+static int m_block(int M, int kcb) { return block_size(M, MC * KC / kcb / MR * MR, MR); }
+
+/* C[mc x nc] (+)= alpha * (packed A block) (packed B slivers, `bstride`
+ * floats apart): every MR x NR tile, the partial ones at the right edge
+ * through a buffer. */
+static void macro_kernel(const kernel_set *ks, int mc, int nc, int kc, const float *pa,
+                         const float *pb, size_t bstride, float alpha, float bet, float *C,
+                         size_t ldc)
+{
+    for (int jr = 0; jr < nc; jr += NR) {
+        int nr = MIN(NR, nc - jr);
+        const float *b = pb + (size_t)(jr / NR) * bstride;
+        for (int ir = 0, h; ir < mc; ir += h) {
+            h = sliver_rows(mc, ir);
+            const float *a = pa + (size_t)ir * kc;
+            float *c = C + (size_t)ir * ldc + jr;
+            if (nr == NR) {
+                ks->tile[h](kc, a, b, c, ldc, alpha, bet);
+                continue;
+            }
+            /* Past the last column: the whole tile into a buffer, then
+             * the part that exists into C. */
+            _Alignas(32) float t[MR * NR];
+            ks->tile[h](kc, a, b, t, NR, alpha, 0.0f);
+            for (int i = 0; i < h; i++)
+                for (int j = 0; j < nr; j++) {
+                    float *cp = c + (size_t)i * ldc + j;
+                    *cp = t[i * NR + j] + (bet == 0.0f ? 0.0f : bet * *cp);
+                }
+        }
+    }
+}
+
 void rc_gemm_portable(int trans_a, int trans_b, int M, int N, int K, float alpha,
                       const float *A, int lda, const float *B, int ldb, float beta, float *C,
                       int ldc)
@@ -430,13 +469,9 @@ void rc_gemm_portable(int trans_a, int trans_b, int M, int N, int K, float alpha
     }
 
     float *pa = pack_a_buf, *pb = pack_b_buf;
-    /* K up to 1.5 KC stays one block (C is loaded and stored once, B
-     * packed once); the A block and the B panel then hold fewer rows and
-     * columns, so that they take the same bytes whatever kc. */
-    int kcb = K <= KC + KC / 2 ? K : block_size(K, KC, 8);
-    int mmax = MC * KC / kcb / MR * MR;
+    int kcb = k_block(K);
     int nmax = (int)(sizeof pack_b_buf / sizeof pack_b_buf[0] / B_SLIVER(kcb)) * NR;
-    int mcb = block_size(M, mmax, MR), ncb = block_size(N, nmax, NR);
+    int mcb = m_block(M, kcb), ncb = block_size(N, nmax, NR);
     for (int jc = 0; jc < N; jc += ncb) {
         int nc = MIN(ncb, N - jc);
         for (int pc = 0; pc < K; pc += kcb) {
@@ -447,30 +482,61 @@ void rc_gemm_portable(int trans_a, int trans_b, int M, int N, int K, float alpha
             for (int ic = 0; ic < M; ic += mcb) {
                 int mc = MIN(mcb, M - ic);
                 ks->pack_a(trans_a, A, (size_t)lda, ic, pc, mc, kc, pa);
-                for (int jr = 0; jr < nc; jr += NR) {
-                    int nr = MIN(NR, nc - jr);
-                    const float *b = pb + (size_t)(jr / NR) * B_SLIVER(kc);
-                    for (int ir = 0, h; ir < mc; ir += h) {
-                        h = sliver_rows(mc, ir);
-                        const float *a = pa + (size_t)ir * kc;
-                        float *c = C + (size_t)(ic + ir) * ldc + jc + jr;
-                        if (nr == NR) {
-                            ks->tile[h](kc, a, b, c, (size_t)ldc, alpha, bet);
-                            continue;
-                        }
-                        /* Past the last column: the whole tile into a
-                         * buffer, then the part that exists into C. */
-                        _Alignas(32) float t[MR * NR];
-                        ks->tile[h](kc, a, b, t, NR, alpha, 0.0f);
-                        for (int i = 0; i < h; i++)
-                            for (int j = 0; j < nr; j++) {
-                                float *cp = c + (size_t)i * ldc + j;
-                                *cp = t[i * NR + j] + (bet == 0.0f ? 0.0f : bet * *cp);
-                            }
-                    }
-                }
+                macro_kernel(ks, mc, nc, kc, pa, pb, B_SLIVER(kc), alpha, bet,
+                             C + (size_t)ic * ldc + jc, (size_t)ldc);
             }
         }
+    }
+}
+
+/* ----------------------------------------------- a pre-packed op(B) -- *
+ * The recurrent product of a time loop multiplies a new A (the state) by
+ * the same B (W_hh^T, or W_hh in backward) at every step: B is packed once
+ * into what the driver above packs it into at every call, K block after K
+ * block, each the whole of N in NR-column slivers. */
+
+size_t rc_gemm_packed_floats(int K, int N)
+{
+    if (K <= 0 || N <= 0) return 0;
+    size_t n = 0, ns = (size_t)(N + NR - 1) / NR;
+    for (int pc = 0, kcb = k_block(K); pc < K; pc += kcb) n += ns * B_SLIVER(MIN(kcb, K - pc));
+    return n;
+}
+
+void rc_gemm_pack_b(int trans_b, int K, int N, const float *B, int ldb, float *packed)
+{
+    if (K <= 0 || N <= 0) return;
+    const kernel_set *ks = pick();
+    size_t ns = (size_t)(N + NR - 1) / NR;
+    for (int pc = 0, kcb = k_block(K); pc < K; pc += kcb) {
+        int kc = MIN(kcb, K - pc);
+        ks->pack_b(trans_b, B, (size_t)ldb, pc, 0, kc, N, packed);
+        packed += ns * B_SLIVER(kc);
+    }
+}
+
+void rc_gemm_packed(int trans_a, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *packed, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) {
+        scale_c(M, N, beta, C, (size_t)ldc);
+        return;
+    }
+    const kernel_set *ks = pick();
+    float *pa = pack_a_buf;
+    size_t ns = (size_t)(N + NR - 1) / NR;
+    int kcb = k_block(K), mcb = m_block(M, kcb);
+    for (int pc = 0; pc < K; pc += kcb) {
+        int kc = MIN(kcb, K - pc);
+        float bet = pc == 0 ? beta : 1.0f;
+        for (int ic = 0; ic < M; ic += mcb) {
+            int mc = MIN(mcb, M - ic);
+            ks->pack_a(trans_a, A, (size_t)lda, ic, pc, mc, kc, pa);
+            macro_kernel(ks, mc, N, kc, pa, packed, B_SLIVER(kc), alpha, bet,
+                         C + (size_t)ic * ldc, (size_t)ldc);
+        }
+        packed += ns * B_SLIVER(kc);
     }
 }
 

@@ -31,6 +31,23 @@
 #include "cell.h"
 
 #include <string.h>
+#include <time.h>
+
+/* CPU seconds (of the whole process: all threads) this thread's cell ops
+ * have spent in their loops over time steps, forward and backward: for
+ * bench/bench_rnn.c, which compares the recurrent loop with what the BLAS
+ * alone needs for its products. CPU time, not wall time, so that other
+ * jobs on the machine do not count. Not in recur.h. */
+static _Thread_local double loop_seconds;
+double rc_cell_loop_seconds(void);
+double rc_cell_loop_seconds(void) { return loop_seconds; }
+
+static double clock_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 int rc_cell_gates(rc_cell_kind kind)
 {
@@ -134,6 +151,31 @@ static const float *gather_reversed(rc_tape *t, const cell_ctx *c)
     return xs;
 }
 
+/* The recurrent product h W_hh^T (forward) or dG W_hh (backward) takes
+ * the same W_hh at every step: packed once for the portable kernel's
+ * micro-kernel, it is not packed again at every step, as a BLAS call
+ * would (about a sixth of an LSTM step at batch 32, hidden 256). Worth it
+ * when there are steps to share it and rows to fill the tiles; a batch of
+ * one is a matrix-vector product, which reads W_hh as it is. */
+static int packed_off;
+static int use_packed(const cell_ctx *c) { return !packed_off && c->B >= 4 && c->max_len >= 2; }
+
+/* Not in recur.h: for bench/bench_rnn.c (--no-packed), to time the loop
+ * with rc_gemm instead. Not thread-safe: call it while no op runs. */
+void rc_cell_set_packed(int on);
+void rc_cell_set_packed(int on) { packed_off = !on; }
+
+/* W_hh packed from the tape's arena: as op(B) of h W_hh^T (forward) or of
+ * dG W_hh (backward). NULL when not used, or out of memory. */
+static float *packed_weights(rc_tape *t, const cell_ctx *c, int forward)
+{
+    if (!use_packed(c)) return NULL;
+    int GH = c->G * c->H, P = c->P, K = forward ? P : GH, N = forward ? GH : P;
+    float *w = rc_tape_alloc(t, rc_gemm_packed_floats(K, N) * sizeof(float));
+    if (w) rc_gemm_pack_b(forward, K, N, c->w_hh->value.data, P, w);
+    return w;
+}
+
 /* The cell's forward kernel on rows [lo, lo+n) of step s. g holds the
  * step's pre-activations (GRU: the input side; hh the hidden side). */
 static void kernel_forward(cell_ctx *c, int s, int lo, int n, float *g, const float *hh)
@@ -211,8 +253,11 @@ static int cell_forward(rc_tape *t, cell_ctx *c, float *out)
     for (int b = 0; b < B; b++) padded |= c->len[b] < T;
     if (y && padded) memset(y, 0, TB * P * sizeof(float));
 
-    /* 2. The time loop. */
+    /* 2. The time loop. W_hh^T is packed once for all steps. */
+    double t0 = clock_now();
     const float *w_hh = c->w_hh->value.data;
+    float *w_packed = packed_weights(t, c, 1);
+    if (use_packed(c) && !w_packed) return 0;
     for (int s = 0; s < T; s++) {
         const float *hp = c->hs + s * BP;
         float *hc = c->hs + (s + 1) * BP;
@@ -220,7 +265,11 @@ static int cell_forward(rc_tape *t, cell_ctx *c, float *out)
         float *ms = proj ? c->ms + s * BH : NULL;
         int lo, hi;
         if (s < c->max_len) {
-            if (is_gru(c)) /* the hidden side stays apart: r multiplies its n block */
+            /* The GRU's hidden side stays apart: r multiplies its n block. */
+            if (w_packed)
+                rc_gemm_packed(0, B, GH, P, 1.0f, hp, P, w_packed, is_gru(c) ? 0.0f : 1.0f,
+                               is_gru(c) ? hh : g, GH);
+            else if (is_gru(c))
                 rc_gemm(0, 1, B, GH, P, 1.0f, hp, P, w_hh, P, 0.0f, hh, GH);
             else
                 rc_gemm(0, 1, B, GH, P, 1.0f, hp, P, w_hh, P, 1.0f, g, GH);
@@ -246,6 +295,7 @@ static int cell_forward(rc_tape *t, cell_ctx *c, float *out)
                        (size_t)P * sizeof(float));
         }
     }
+    loop_seconds += clock_now() - t0;
     memcpy(h_n, c->hs + T * BP, BP * sizeof(float));
     if (is_lstm(c)) memcpy(c_n, c->cs + T * BH, BH * sizeof(float));
     return 1;
@@ -314,7 +364,10 @@ static void cell_backward(rc_tape *t, rc_var *out)
     memcpy(dh, dh_n, BP * sizeof(float));
     if (dc) memcpy(dc, dc_n, BH * sizeof(float));
 
+    double t0 = clock_now();
     const float *w_hh = c->w_hh->value.data;
+    float *w_packed = packed_weights(t, c, 0);
+    if (use_packed(c) && !w_packed) return;
     for (int s = T - 1; s >= 0; s--) {
         float *dXs = dX + s * (size_t)B * GH, *dHs = dHH + s * (size_t)B * GH;
         float *dhs_s = proj ? dhs + s * BP : NULL;
@@ -359,12 +412,16 @@ static void cell_backward(rc_tape *t, rc_var *out)
                 if (dHs != dXs) memset(dHs + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
             }
         /* dh_{s} += dpre[s] W_hh (not needed past h0 unless h0 wants it). */
-        if (s > 0 || rc_needs_grad(c->h0))
+        if (w_packed && (s > 0 || rc_needs_grad(c->h0)))
+            rc_gemm_packed(0, B, P, GH, 1.0f, dHs, GH, w_packed, 1.0f, dh_prev, P);
+        else if (s > 0 || rc_needs_grad(c->h0))
             rc_gemm(0, 0, B, P, GH, 1.0f, dHs, GH, w_hh, P, 1.0f, dh_prev, P);
         float *tmp = dh;
         dh = dh_prev;
         dh_prev = tmp;
     }
+
+    loop_seconds += clock_now() - t0;
 
     /* The weights, biases and input: one product (or sum) each. */
     if (rc_needs_grad(c->w_ih)) {
