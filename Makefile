@@ -5,6 +5,7 @@
 #   make test-sanitize   the suite again under AddressSanitizer + UBSan
 #   make test-valgrind   the suite under valgrind --leak-check=full
 #   make bench           build the benchmarks (run them from bench/)
+#   make bench-compare   recur side by side with PyTorch (docs/performance.md)
 #   make BLAS=none       use the portable matrix multiply, not OpenBLAS
 #   make CC=clang        any C11 compiler
 
@@ -62,7 +63,7 @@ RECUR  := bin/recur
 TESTS  := $(BUILD)/tests/run_tests
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test test-sanitize test-valgrind bench clean check-deps check-cairo check-audio demo
+.PHONY: all test test-sanitize test-valgrind bench bench-compare clean check-deps check-cairo check-audio demo
 all: check-cairo check-audio $(STATIC) $(SHARED) $(RECUR)
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h src/*/*.h tests/*.h)
@@ -140,6 +141,16 @@ bench: $(BENCHES)
 $(BUILD)/bench/%: bench/%.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -O3 -o $@ $< $(STATIC) $(LDFLAGS) $(LDLIBS)
+
+# recur and PyTorch (Debian's python3-torch) on the same workloads, in
+# turns: bench/compare.py. COMPARE_FLAGS="--rounds 5 --only lstm" etc. With
+# BLAS=none the ceiling still comes from the OpenBLAS build in build/ when
+# it is there.
+COMPARE_FLAGS ?=
+bench-compare: $(BUILD)/bench/bench_rnn
+	@/usr/bin/python3 -c 'import torch' 2>/dev/null || { \
+	  echo "recur: bench-compare needs PyTorch: sudo apt-get install python3-torch" >&2; exit 1; }
+	/usr/bin/python3 bench/compare.py --recur $(BUILD)/bench/bench_rnn $(COMPARE_FLAGS)
 
 clean:
 	rm -rf build build-sanitize build-* bin
