@@ -47,6 +47,9 @@ void *rc_tape_alloc(rc_tape *t, size_t bytes);
  *   C[M x N] = alpha * op(A) * op(B) + beta * C
  * with rc_gemm_packed as rc_gemm_portable would compute it. */
 size_t rc_gemm_packed_floats(int K, int N);
+/* The threads an rc_gemm call runs on (matmul.c): 1 for the portable
+ * kernel, OpenBLAS's own count, 0 when not known. */
+int rc_gemm_threads(void);
 void rc_gemm_pack_b(int trans_b, int K, int N, const float *B, int ldb, float *packed);
 void rc_gemm_packed(int trans_a, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *packed, float beta, float *C, int ldc);

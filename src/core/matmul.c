@@ -33,6 +33,18 @@ void rc_set_threads(int n)
 
 int rc_get_threads(void) { return n_threads; }
 
+/* The threads an rc_gemm call runs on: OpenBLAS's setting (its
+ * environment variables, or rc_set_threads), 1 for the portable kernel. */
+int rc_gemm_threads(void)
+{
+#ifdef RC_HAVE_CBLAS
+    if (openblas_get_num_threads) return openblas_get_num_threads();
+    return n_threads > 0 ? n_threads : 0;
+#else
+    return 1;
+#endif
+}
+
 void rc_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta,
              float *C, int ldc)

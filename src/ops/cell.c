@@ -156,9 +156,14 @@ static const float *gather_reversed(rc_tape *t, const cell_ctx *c)
  * micro-kernel, it is not packed again at every step, as a BLAS call
  * would (about a sixth of an LSTM step at batch 32, hidden 256). Worth it
  * when there are steps to share it and rows to fill the tiles; a batch of
- * one is a matrix-vector product, which reads W_hh as it is. */
+ * one is a matrix-vector product, which reads W_hh as it is. The packed
+ * product runs on one thread: when the BLAS has more, it keeps the
+ * per-step product (docs/performance.md). */
 static int packed_off;
-static int use_packed(const cell_ctx *c) { return !packed_off && c->B >= 4 && c->max_len >= 2; }
+static int use_packed(const cell_ctx *c)
+{
+    return !packed_off && c->B >= 4 && c->max_len >= 2 && rc_gemm_threads() == 1;
+}
 
 /* Not in recur.h: for bench/bench_rnn.c (--no-packed), to time the loop
  * with rc_gemm instead. Not thread-safe: call it while no op runs. */
