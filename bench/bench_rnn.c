@@ -16,15 +16,17 @@
  * Tokens are T*B per iteration (gen: one per character).
  *
  * It runs for about S seconds (default 2) after one warm-up iteration and
- * prints tokens/s, the peak resident memory (getrusage) and what it was
- * before the model existed, and the GFLOP of matrix products one
- * iteration does. --ceiling instead times, with the BLAS called directly
- * (cblas_sgemm / cblas_sgemv; the build must have one), every product of
- * one iteration at its shape: the time the machine's BLAS would need for
- * the products alone. It also prints the time the cell ops spent in their
- * loops over time steps (the recurrent loop: per-step products and the
- * gates' pointwise work) and what the BLAS needs for that loop's
- * per-step products. */
+ * prints tokens/s, the wall and CPU seconds per iteration, the CPU
+ * seconds the cell ops spent in their loops over time steps (the
+ * recurrent loop: per-step products and the gates' pointwise work), the
+ * peak resident memory (getrusage) and what it was before the model
+ * existed, and the GFLOP of matrix products one iteration does. --ceiling
+ * instead times, with the BLAS called directly (cblas_sgemm /
+ * cblas_sgemv; the build must have one), every product of one iteration
+ * at its shape, in CPU seconds: what the machine's BLAS needs for the
+ * products alone, and for the recurrent loop's per-step products.
+ * --no-packed makes the loop call rc_gemm at every step instead of the
+ * product with W_hh packed once (cell.c), to measure what that brings. */
 #include "recur.h"
 
 #include <math.h>

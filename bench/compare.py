@@ -15,17 +15,18 @@ resident memory of each side (getrusage in its own process; PyTorch's
 includes what `import torch` takes, given apart in the notes).
 
 Threads: before the rounds, each side tries its candidate settings on
-workload (ii) (LSTM, training) in turns and keeps the fastest: recur with
+workload (i) (LSTM, training) in turns and keeps the fastest: recur with
 1 or 2 threads (rc_set_threads); PyTorch with torch.set_num_threads x
 OPENBLAS_NUM_THREADS of 1x1, 1x2 and 2x1 (2x2 would put 4 threads on 2
 cores). --recur-threads / --torch-threads T:B fix them instead.
 
 usage: compare.py [--recur BIN] [--ceiling BIN] [--rounds N] [--seconds S]
-                  [--only SUBSTRING] [--recur-threads N] [--torch-threads T:B]
+                  [--only REGEX] [--recur-threads N] [--torch-threads T:B]
 """
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -78,8 +79,8 @@ class Sides:
 
 
 def calibrate(s, a):
-    """The fastest thread setting of each side on (ii) LSTM training."""
-    args = dict(workloads())["ii lstm train"]
+    """The fastest thread setting of each side on (i) LSTM training."""
+    args = dict(workloads())["i lstm train"]
     recur_c = [int(a.recur_threads)] if a.recur_threads else [1, 2]
     torch_c = ([tuple(int(v) for v in a.torch_threads.split(":"))] if a.torch_threads
                else [(1, 1), (1, 2), (2, 1)])
@@ -105,7 +106,7 @@ def main():
                     help="a bench_rnn built with OpenBLAS ('' for none)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=1.5)
-    ap.add_argument("--only", default="")
+    ap.add_argument("--only", default="", help="a regular expression: the workloads it finds")
     ap.add_argument("--recur-threads", default="")
     ap.add_argument("--torch-threads", default="")
     a = ap.parse_args()
@@ -126,7 +127,7 @@ def main():
     print("-" * len(head), flush=True)
     rows = []
     for name, args in workloads():
-        if a.only and a.only not in name:
+        if a.only and not re.search(a.only, name):
             continue
         R, P, C, ratios, cpu_ratios, fracs, loops = [], [], [], [], [], [], []
         for k in range(a.rounds):
