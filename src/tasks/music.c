@@ -670,7 +670,7 @@ static void draw_roll(const char *cmd, const char *path, const uint8_t *frames, 
                       const char *title, int quiet)
 {
     float *v = malloc((size_t)n * K * sizeof *v);
-    char(*names)[8] = malloc(K * sizeof *names);
+    char(*names)[16] = malloc(K * sizeof *names);
     const char *labels[K];
     if (!v || !names) {
         free(v);
@@ -689,7 +689,7 @@ static void draw_roll(const char *cmd, const char *path, const uint8_t *frames, 
     for (int k = lo; k <= hi; k++) {
         int note = k + RC_PIANO_LOW;
         /* every C by name; the others unlabelled */
-        if (note % 12 == 0) snprintf(names[k], 8, "%s%d", note_names[note % 12], note / 12 - 1);
+        if (note % 12 == 0) snprintf(names[k], sizeof names[k], "C%d", note / 12 - 1);
         else names[k][0] = '\0';
         labels[k - lo] = names[k];
     }
