@@ -1406,6 +1406,146 @@ void rc_treebank_lowercase(rc_treebank *tb);
 typedef enum rc_pool_kind { RC_POOL_MEAN, RC_POOL_MAX } rc_pool_kind;
 rc_var *rc_pool_time(rc_tape *t, rc_var *x, const int32_t *lengths, rc_pool_kind kind);
 
+/* ----------------------------------------------------- encoder-decoder -- */
+/* A recurrent encoder-decoder with attention (src/nn/seq2seq.c holds the
+ * equations; docs/encoder-decoder.md and docs/attention.md the pictures):
+ *
+ *   encoder   source ids -> embedding -> recurrent layers (any cell,
+ *             stacked, one or two directions) -> outputs H [S x B x De]
+ *   bridge    the top layer's final states (both directions joined)
+ *             seed every decoder layer: h0_l = tanh(W_b [h_fwd; h_bwd] + b_b)
+ *             (LSTM decoders start from c0 = 0)
+ *   decoder   per step t, from the previous target word y_{t-1}:
+ *               x_t = [E y_{t-1}; ~h_{t-1}]   (input feeding; E y_{t-1} without)
+ *               h_t = cell(x_t, h_{t-1})      (stacked)
+ *               c_t, a_t = attention(h_t, H)  (dot, general or additive)
+ *               ~h_t = tanh(W_c [c_t; h_t])   (Luong et al. 2015; ~h_t = h_t
+ *                                               without attention)
+ *               p(y_t | y_<t, x) = softmax(W_o ~h_t + b_o)
+ *
+ * Token ids: the target's <eos> id both starts the decoder (as y_0) and
+ * ends every target sentence. Sequences are time-major: src [S x B] with
+ * src_len B ints in 1..S; targets likewise [T x B] with tgt_len in 1..T,
+ * the <eos> counted. */
+
+typedef enum rc_attn_kind {
+    RC_ATTN_NONE,    /* a plain encoder-decoder: the bridge is all it sees */
+    RC_ATTN_DOT,     /* Luong dot: h_t . H_s (needs De = decoder hidden) */
+    RC_ATTN_GENERAL, /* Luong general: h_t . W_a H_s */
+    RC_ATTN_ADDITIVE /* Bahdanau: v . tanh(W_q h_t + W_k H_s + b) */
+} rc_attn_kind;
+
+/* "none", "dot", "general", "additive"; parse: 0, or -1 for another name. */
+const char *rc_attn_name(rc_attn_kind k);
+int rc_attn_parse(const char *name, rc_attn_kind *k);
+
+#define RC_S2S_MAX_LAYERS 8
+
+typedef struct rc_seq2seq_config {
+    int src_vocab, tgt_vocab;
+    int embed;                   /* embedding size, both sides */
+    rc_cell_kind enc_cell;
+    int enc_hidden, enc_layers, bidirectional;
+    rc_cell_kind dec_cell;
+    int dec_hidden, dec_layers;  /* dec_layers <= RC_S2S_MAX_LAYERS */
+    rc_attn_kind attention;
+    int attn_size;               /* additive: the size A of the score layer */
+    int input_feeding;           /* with attention only */
+    float dropout;               /* embeddings, between layers, before the output */
+    int eos;                     /* target <eos> id (also the start symbol) */
+} rc_seq2seq_config;
+
+typedef struct rc_seq2seq {
+    rc_seq2seq_config cfg;
+    rc_embedding_table src_emb, tgt_emb;
+    rc_rnn *encoder;
+    rc_rnn *decoder;        /* its weights drive the decoder's step-by-step loop */
+    rc_linear bridge;       /* [dec_layers*dec_hidden x De] */
+    rc_var *attn_w;         /* general: [dec_hidden x De]; additive: W_k [A x De] */
+    rc_var *attn_b;         /* additive: b [A] */
+    rc_var *attn_wq;        /* additive: W_q [A x dec_hidden] */
+    rc_var *attn_v;         /* additive: v [A] */
+    rc_linear combine;      /* W_c [dec_hidden x (De + dec_hidden)], no bias */
+    rc_linear out;          /* [tgt_vocab x dec_hidden] */
+    rc_params params;       /* every parameter by name */
+    rc_rng dropout_rng;     /* the task sets it per step for reproducible masks */
+} rc_seq2seq;
+
+/* A config with the given vocabularies and sizes and the defaults: GRU
+ * both sides, one layer each, bidirectional encoder, general attention
+ * with input feeding, no dropout, eos id 1. */
+rc_seq2seq_config rc_seq2seq_defaults(int src_vocab, int tgt_vocab, int embed, int hidden);
+/* Checks the config (RC_ERR_ARG naming the field) and makes the model,
+ * parameters drawn as PyTorch's layers draw them. */
+rc_status rc_seq2seq_new(const rc_seq2seq_config *cfg, uint64_t seed, rc_seq2seq **out);
+void rc_seq2seq_free(rc_seq2seq *m);
+/* Size of each encoder output: directions * enc_hidden. */
+int rc_seq2seq_memory_size(const rc_seq2seq *m);
+
+/* What the decoder attends to, made once per source batch. */
+typedef struct rc_seq2seq_memory {
+    int S, B;
+    rc_var *keys;       /* encoder outputs [S x B x De] */
+    rc_var *keys_proj;  /* general: W_a H; additive: W_k H + b; else NULL */
+    const int32_t *len; /* B source lengths (the caller's array) */
+} rc_seq2seq_memory;
+
+/* The decoder's state between steps. */
+typedef struct rc_seq2seq_state {
+    rc_var *h[RC_S2S_MAX_LAYERS], *c[RC_S2S_MAX_LAYERS]; /* [B x dec_hidden]; c LSTM only */
+    rc_var *feed; /* ~h_{t-1} [B x dec_hidden] (input feeding), or NULL */
+} rc_seq2seq_state;
+
+/* Runs the encoder over src [S x B] (ids checked against the vocabulary)
+ * and sets the memory and the decoder's first state. drop: dropout's rng
+ * (NULL when the tape is not training or dropout is 0). */
+rc_status rc_seq2seq_encode(rc_tape *t, rc_seq2seq *m, const int32_t *src,
+                            const int32_t *src_len, int S, int B, rc_rng *drop,
+                            rc_seq2seq_memory *mem, rc_seq2seq_state *st);
+/* One decoder step from the previous words prev [B] (ids): updates *st
+ * and sets *out = ~h_t [B x dec_hidden] (before the output layer and its
+ * dropout) and, with attention, *weights = a_t [B x S] (may be NULL). */
+rc_status rc_seq2seq_step(rc_tape *t, rc_seq2seq *m, const rc_seq2seq_memory *mem,
+                          rc_seq2seq_state *st, const int32_t *prev, rc_rng *drop,
+                          rc_var **out, rc_var **weights);
+/* Teacher forcing: the mean cross-entropy per target word of tgt [T x B]
+ * (each column ends with <eos> at tgt_len[b]-1; positions past it are
+ * masked out and may hold anything). The decoder reads <eos>, tgt[0], ...
+ * tgt[T-2]. */
+rc_var *rc_seq2seq_loss(rc_tape *t, rc_seq2seq *m, const int32_t *src, const int32_t *src_len,
+                        int S, const int32_t *tgt, const int32_t *tgt_len, int T, int B,
+                        rc_rng *drop);
+
+/* Decoding, batched, without gradients (dropout off). Every output is at
+ * most max_len words, and at most 2 * src_len[b] + 10 for sentence b; the
+ * ids exclude <eos>. out [B x max_len] (row b: sentence b), out_len [B].
+ * Greedy takes the most probable word at each step (ties: the lower id). */
+rc_status rc_seq2seq_greedy(rc_seq2seq *m, const int32_t *src, const int32_t *src_len, int S,
+                            int B, int max_len, int32_t *out, int32_t *out_len);
+/* Draws each word from softmax(logits / temperature); the same seed gives
+ * the same words. */
+rc_status rc_seq2seq_sample(rc_seq2seq *m, const int32_t *src, const int32_t *src_len, int S,
+                            int B, int max_len, float temperature, uint64_t seed, int32_t *out,
+                            int32_t *out_len);
+/* Beam search of the given width: each sentence keeps the `beam` most
+ * probable partial translations; one ending in <eos> is finished, and a
+ * sentence stops when `beam` are finished (or at its length limit, where
+ * the live ones are finished too). Finished hypotheses are ranked by
+ * log p(y|x) / lp(y), with GNMT's length penalty
+ *   lp(y) = ((5 + |y|) / 6)^alpha   (|y| counts the <eos>; alpha 0: none).
+ * Writes the n_best (1..beam) best of sentence b, best first, as rows
+ * b*n_best + j of out [B*n_best x max_len], out_len and scores (the
+ * normalized score; may be NULL). With beam 1 it is the greedy search. */
+rc_status rc_seq2seq_beam(rc_seq2seq *m, const int32_t *src, const int32_t *src_len, int S,
+                          int B, int max_len, int beam, int n_best, float alpha, int32_t *out,
+                          int32_t *out_len, float *scores);
+/* The attention weights [T x S] of one sentence (src: S ids) while the
+ * decoder reads the translation tgt (T ids, the last one usually <eos>):
+ * row t is where it looked when it produced tgt[t]. RC_ERR_ARG without
+ * attention. */
+rc_status rc_seq2seq_align(rc_seq2seq *m, const int32_t *src, int S, const int32_t *tgt, int T,
+                           float *weights);
+
 #ifdef __cplusplus
 }
 #endif

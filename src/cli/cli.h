@@ -47,5 +47,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_compose(int argc, char **argv);
 int cmd_classify(int argc, char **argv); /* src/tasks/classify.c */
+int cmd_translate(int argc, char **argv); /* src/tasks/translate.c */
 
 #endif

@@ -8,6 +8,7 @@
 #include "../tasks/tag.h"
 #include "../tasks/music.h"
 #include "../tasks/treenet.h"
+#include "../tasks/translate.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +26,8 @@ static const struct {
     {"tree", "sentiment at every node of parse trees (recursive networks, SST)", cmd_train_tree},
     {"classify", "sequence classification: SST sentiment, DNA splice junctions, skeleton actions",
      cmd_train_classify},
+    {"translate", "machine translation: encoder-decoder with attention on parallel text",
+     cmd_train_translate},
 };
 #define N_TASKS (int)(sizeof tasks / sizeof tasks[0])
 
@@ -59,8 +62,23 @@ static rc_safetensors *open_model(const char *cmd, const char *path, const char 
     return st;
 }
 
+/* Is the file a model of this kind? (Quietly: no error printed.) */
+static int model_is(const char *path, const char *kind)
+{
+    rc_safetensors *st;
+    if (rc_safetensors_open(path, &st) != RC_OK) return 0;
+    const char *k = rc_safetensors_meta(st, "kind");
+    int is = k && !strcmp(k, kind);
+    rc_safetensors_close(st);
+    rc_clear_error();
+    return is;
+}
+
 int cmd_eval(int argc, char **argv)
 {
+    /* Translation models take their own options (--ref, --beam, ...). */
+    if (argc >= 3 && argv[2][0] != '-' && model_is(argv[2], "translate"))
+        return translate_eval(argc, argv);
     int batch = 32, bptt = 64, json = 0, threads = 0;
     float tail = 0;
     const char *split = NULL;

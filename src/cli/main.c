@@ -20,6 +20,7 @@ static void usage(FILE *f)
             "  compose      generate a piece of music (MIDI) from a music model\n"
             "  tree         predict sentiment at every node of sentences or trees\n"
             "  classify     label sequences with a trained classifier\n"
+            "  translate    translate sentences with a translation model\n"
             "  run          run a recurrent-layer model file on .npy arrays\n"
             "  version      print the version and the matrix-multiply backend\n"
             "\n"
@@ -44,6 +45,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "compose")) return cmd_compose(argc, argv);
     if (!strcmp(argv[1], "tree")) return cmd_tree(argc, argv);
     if (!strcmp(argv[1], "classify")) return cmd_classify(argc, argv);
+    if (!strcmp(argv[1], "translate")) return cmd_translate(argc, argv);
     fprintf(stderr, "recur: unknown command '%s' (see recur --help)\n", argv[1]);
     return 2;
 }
