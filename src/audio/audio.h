@@ -48,6 +48,12 @@ rc_status audio_read(const char *path, int target_rate, float **samples, size_t 
 rc_status audio_resample(const float *in, size_t n, int from, int to, float **out,
                          size_t *n_out);
 
+/* The samples played `factor` times faster (0.5..2), pitch and tempo
+ * together, as speed perturbation augments speech data: *n_out is about
+ * n / factor. libsamplerate's fastest sinc converter (this is for
+ * training data, not for listening). */
+rc_status audio_speed(const float *in, size_t n, double factor, float **out, size_t *n_out);
+
 /* ----------------------------------------------------------- features -- */
 
 typedef enum audio_window_kind {

@@ -31,7 +31,28 @@ rc_status audio_fail(rc_status s, const char *fmt, ...)
 
 /* --------------------------------------------------------- resampling -- */
 
+static rc_status resample(const float *in, size_t n, int from, int to, int quality, float **out,
+                          size_t *n_out);
+
 rc_status audio_resample(const float *in, size_t n, int from, int to, float **out, size_t *n_out)
+{
+    return resample(in, n, from, to, SRC_SINC_BEST_QUALITY, out, n_out);
+}
+
+rc_status audio_speed(const float *in, size_t n, double factor, float **out, size_t *n_out)
+{
+    if (!(factor >= 0.5 && factor <= 2.0)) {
+        if (out) *out = NULL;
+        if (n_out) *n_out = 0;
+        return audio_fail(RC_ERR_ARG, "audio_speed: factor %g is outside [0.5, 2]", factor);
+    }
+    /* Played faster by `factor`: the same samples read as if taken at
+     * factor times the rate, brought back to the rate. */
+    return resample(in, n, (int)lround(10000 * factor), 10000, SRC_SINC_FASTEST, out, n_out);
+}
+
+static rc_status resample(const float *in, size_t n, int from, int to, int quality, float **out,
+                          size_t *n_out)
 {
     if (!out || !n_out || (!in && n)) return audio_fail(RC_ERR_ARG, "audio_resample: NULL argument");
     *out = NULL;
@@ -66,7 +87,7 @@ rc_status audio_resample(const float *in, size_t n, int from, int to, float **ou
     d.output_frames = (long)cap;
     d.src_ratio = ratio;
     d.end_of_input = 1;
-    int e = src_simple(&d, SRC_SINC_BEST_QUALITY, 1);
+    int e = src_simple(&d, quality, 1);
     if (e) {
         free(y);
         return audio_fail(RC_ERR_NUMERIC, "audio_resample: %d Hz to %d Hz: %s", from, to,

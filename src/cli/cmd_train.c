@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "../tasks/classify.h"
+#include "../tasks/asr.h"
 #include "../tasks/forecast.h"
 #include "../tasks/lm.h"
 #include "../tasks/tag.h"
@@ -28,6 +29,7 @@ static const struct {
      cmd_train_classify},
     {"translate", "machine translation: encoder-decoder with attention on parallel text",
      cmd_train_translate},
+    {"asr", "speech recognition of spoken digits (CTC or classification)", cmd_train_asr},
 };
 #define N_TASKS (int)(sizeof tasks / sizeof tasks[0])
 
@@ -87,7 +89,8 @@ int cmd_eval(int argc, char **argv)
          "evaluate only the last fraction of DATA (as train's --valid-fraction)"},
         {"batch", CLI_INT, &batch, "sequences evaluated side by side (default 32)"},
         {"bptt", CLI_INT, &bptt, "steps per window (language models; default 64)"},
-        {"split", CLI_STRING, &split, "the key of DATA's pieces (music; default test)"},
+        {"split", CLI_STRING, &split,
+         "music: the key of DATA's pieces; speech: test | valid | all recordings (default test)"},
         {"threads", CLI_INT, &threads, "threads (default: all cores)"},
         {"json", CLI_FLAG, &json, "print the metrics as one JSON line"},
         {NULL, CLI_FLAG, NULL, NULL}};
@@ -117,6 +120,8 @@ int cmd_eval(int argc, char **argv)
         ret = treenet_eval("eval", st, pos[1], batch, json);
     else if (!strcmp(kind, "classify"))
         ret = classify_eval("eval", st, pos[1], json);
+    else if (!strcmp(kind, "asr"))
+        ret = asr_eval("eval", st, pos[1], split, batch, json);
     else
         ret = cli_error("eval", "%s: a model of kind '%s' cannot be evaluated here", pos[0], kind);
     rc_safetensors_close(st);

@@ -3,6 +3,7 @@
 
 #include "../tasks/tag.h"
 #include "../tasks/treenet.h"
+#include "../tasks/asr.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +22,7 @@ static void usage(FILE *f)
             "  tree         predict sentiment at every node of sentences or trees\n"
             "  classify     label sequences with a trained classifier\n"
             "  translate    translate sentences with a translation model\n"
+            "  transcribe   the digits spoken in sound files (a speech model)\n"
             "  run          run a recurrent-layer model file on .npy arrays\n"
             "  version      print the version and the matrix-multiply backend\n"
             "\n"
@@ -46,6 +48,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "tree")) return cmd_tree(argc, argv);
     if (!strcmp(argv[1], "classify")) return cmd_classify(argc, argv);
     if (!strcmp(argv[1], "translate")) return cmd_translate(argc, argv);
+    if (!strcmp(argv[1], "transcribe")) return cmd_transcribe(argc, argv);
     fprintf(stderr, "recur: unknown command '%s' (see recur --help)\n", argv[1]);
     return 2;
 }
