@@ -1435,7 +1435,8 @@ static int plot_alignment(const char *cmd, const asr_model *m, const float *f, i
     sp.col_labels = cl;
     sp.scale = PLOT_DIVERGING;
     sp.v_fixed = 1, sp.v_min = -3, sp.v_max = 3;
-    sp.width = 260 + 14 * S;
+    /* wide enough that every column gets its label (one text line a column) */
+    sp.width = 300 + 20 * S;
     if (sp.width < 600) sp.width = 600;
     sp.height = 120 + 16 * rows + 60;
     rc_status st = plot_heatmap_png(path, &sp, v, rows, S);
@@ -1530,7 +1531,8 @@ int cmd_transcribe(int argc, char **argv)
                 cli_error(cmd, "--plot draws a CTC alignment; %s is a classifier", pos[0]);
                 goto done;
             }
-            if (plot_alignment(cmd, &m, f, S, out, plot, file)) {
+            const char *base = strrchr(file, '/');
+            if (plot_alignment(cmd, &m, f, S, out, plot, base ? base + 1 : file)) {
                 free(f);
                 goto done;
             }
