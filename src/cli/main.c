@@ -1,5 +1,6 @@
 /* main.c - the recur command. */
 #include "cli.h"
+#include "../plot/plot.h"
 
 #include "../tasks/tag.h"
 #include "../tasks/treenet.h"
@@ -29,7 +30,7 @@ static void usage(FILE *f)
             "recur COMMAND --help tells more about each command.\n");
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
@@ -51,4 +52,11 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "transcribe")) return cmd_transcribe(argc, argv);
     fprintf(stderr, "recur: unknown command '%s' (see recur --help)\n", argv[1]);
     return 2;
+}
+
+int main(int argc, char **argv)
+{
+    int rc = dispatch(argc, argv);
+    plot_release_caches(); /* cairo's and fontconfig's caches: no leak reports */
+    return rc;
 }
