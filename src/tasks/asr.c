@@ -817,9 +817,7 @@ static void model_meta(const asr_model *m, const asr_setup *su, const asr_corpus
                        meta_list *ml)
 {
     const asr_config *k = &m->cfg;
-    meta_add(ml, "format", "recur");
-    meta_add(ml, "recur_version", RC_VERSION);
-    meta_add(ml, "kind", "asr");
+    meta_add_header(ml, "asr");
     meta_add(ml, "mode", k->mode == ASR_CTC ? "ctc" : "classify");
     meta_add(ml, "cell", train_cell_name(k->cell));
     meta_addf(ml, "hidden", "%.9g", k->hidden);

@@ -643,9 +643,7 @@ static int model_meta(const cls_model *m, meta_list *ml, char **vocab_json, char
     *vocab_json = NULL;
     if (m->vocab && rc_vocab_to_json(m->vocab, vocab_json) != RC_OK) return -1;
     if (!(*classes = classes_csv(c))) return -1;
-    meta_add(ml, "format", "recur");
-    meta_add(ml, "recur_version", RC_VERSION);
-    meta_add(ml, "kind", "classify");
+    meta_add_header(ml, "classify");
     meta_add(ml, "data_format", format_names[c->format]);
     if (c->format == CLS_FMT_SST) meta_add(ml, "labels", c->fine ? "fine" : "binary");
     meta_add(ml, "classes", *classes);

@@ -440,9 +440,7 @@ typedef struct fc_source {
 static void model_meta(const fc_model *m, const fc_source *src, meta_list *ml)
 {
     const fc_config *c = &m->cfg;
-    meta_add(ml, "format", "recur");
-    meta_add(ml, "recur_version", RC_VERSION);
-    meta_add(ml, "kind", "forecast");
+    meta_add_header(ml, "forecast");
     meta_add(ml, "cell", train_cell_name(c->cell));
     meta_addf(ml, "hidden", "%.0f", c->hidden);
     meta_addf(ml, "layers", "%.0f", c->layers);

@@ -176,9 +176,7 @@ static int model_meta(const lm_model *m, meta_list *ml, char **vocab_json)
 {
     const lm_config *c = &m->cfg;
     if (rc_vocab_to_json(m->vocab, vocab_json) != RC_OK) return -1;
-    meta_add(ml, "format", "recur");
-    meta_add(ml, "recur_version", RC_VERSION);
-    meta_add(ml, "kind", "lm");
+    meta_add_header(ml, "lm");
     meta_add(ml, "level", c->level == RC_TEXT_CHAR ? "char" : "word");
     meta_add(ml, "cell", train_cell_name(c->cell));
     meta_addf(ml, "embed", "%.9g", c->embed);

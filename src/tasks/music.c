@@ -82,9 +82,7 @@ fail:
 static void model_meta(const mu_model *m, meta_list *ml)
 {
     const mu_config *c = &m->cfg;
-    meta_add(ml, "format", "recur");
-    meta_add(ml, "recur_version", RC_VERSION);
-    meta_add(ml, "kind", "music");
+    meta_add_header(ml, "music");
     meta_add(ml, "cell", train_cell_name(c->cell));
     meta_addf(ml, "hidden", "%.9g", c->hidden);
     meta_addf(ml, "layers", "%.9g", c->layers);

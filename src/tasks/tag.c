@@ -655,9 +655,7 @@ static int model_meta(const tag_model *m, meta_list *ml, char **wj, char **cj, c
         if (k) strcat(*tj, " ");
         strcat(*tj, m->tags[k]);
     }
-    meta_add(ml, "format", "recur");
-    meta_add(ml, "recur_version", RC_VERSION);
-    meta_add(ml, "kind", "tagger");
+    meta_add_header(ml, "tagger");
     meta_add(ml, "cell", train_cell_name(c->cell));
     meta_addf(ml, "word_dim", "%.9g", c->word_dim);
     meta_addf(ml, "char_dim", "%.9g", c->char_dim);

@@ -177,6 +177,13 @@ void meta_add(meta_list *ml, const char *k, const char *v)
     if (ml->n < META_MAX) ml->k[ml->n] = k, ml->v[ml->n++] = v;
 }
 
+void meta_add_header(meta_list *ml, const char *kind)
+{
+    meta_add(ml, "format", "recur");
+    meta_add(ml, "recur_version", RC_VERSION);
+    meta_add(ml, "kind", kind);
+}
+
 void meta_addf(meta_list *ml, const char *k, const char *fmt, double v)
 {
     int nbuf = (int)(sizeof ml->buf / sizeof ml->buf[0]);

@@ -76,6 +76,9 @@ typedef struct meta_list {
     int nb;
 } meta_list;
 void meta_add(meta_list *ml, const char *k, const char *v);
+/* What every model file starts with: format "recur", the version, and the
+ * task's kind (the keys train_model_check and recur eval read back). */
+void meta_add_header(meta_list *ml, const char *kind);
 /* A number, formatted with fmt ("%.9g", "%.17g" for a double read back
  * exactly). */
 void meta_addf(meta_list *ml, const char *k, const char *fmt, double v);

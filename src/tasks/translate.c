@@ -244,9 +244,7 @@ static int model_meta(const tr_model *m, meta_list *ml, char **sj, char **tj)
     const rc_seq2seq_config *c = &m->net->cfg;
     if (rc_vocab_to_json(m->src_vocab, sj) != RC_OK || rc_vocab_to_json(m->tgt_vocab, tj) != RC_OK)
         return -1;
-    meta_add(ml, "format", "recur");
-    meta_add(ml, "recur_version", RC_VERSION);
-    meta_add(ml, "kind", "translate");
+    meta_add_header(ml, "translate");
     meta_add(ml, "enc_cell", train_cell_name(c->enc_cell));
     meta_add(ml, "dec_cell", train_cell_name(c->dec_cell));
     meta_addf(ml, "embed", "%.9g", c->embed);

@@ -249,9 +249,7 @@ static int model_meta(const tn_model *m, meta_list *ml, char **vocab_json)
 {
     const tn_config *c = &m->cfg;
     if (rc_vocab_to_json(m->vocab, vocab_json) != RC_OK) return -1;
-    meta_add(ml, "format", "recur");
-    meta_add(ml, "recur_version", RC_VERSION);
-    meta_add(ml, "kind", "tree");
+    meta_add_header(ml, "tree");
     meta_add(ml, "model", tn_kind_name(c->kind));
     meta_addf(ml, "embed", "%.9g", c->embed);
     meta_addf(ml, "hidden", "%.9g", c->hidden);
