@@ -923,6 +923,38 @@ done:
     return r;
 }
 
+/* Opens a model file for `recur translate` / `recur eval`, after setting
+ * the thread count the command was given. */
+static int open_model(const char *cmd, const char *path, int threads, tr_model *m)
+{
+    if (threads > 0) rc_set_threads(threads);
+    rc_safetensors *st;
+    if (rc_safetensors_open(path, &st) != RC_OK) return cli_error(cmd, "%s", rc_last_error());
+    int r = tr_model_load(cmd, st, m);
+    rc_safetensors_close(st);
+    return r;
+}
+
+/* Writes n sentences' translations to PATH (stdout when NULL): one a line,
+ * or with n_best > 1 the n best of each as 'LINE ||| TEXT ||| SCORE'. */
+static int write_translations(const char *cmd, const char *path, char **hyps, const float *scores,
+                              int n, int n_best)
+{
+    FILE *f = path ? fopen(path, "w") : stdout;
+    if (!f) return cli_error(cmd, "--output %s: cannot open for writing", path);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < n_best; k++) {
+            const char *h = hyps[(size_t)i * n_best + k];
+            if (n_best > 1)
+                fprintf(f, "%d ||| %s ||| %.4f\n", i + 1, h, scores[(size_t)i * n_best + k]);
+            else
+                fprintf(f, "%s\n", h);
+        }
+    if (f == stdout) return fflush(f) ? cli_error(cmd, "writing the translations failed") : 0;
+    if (fclose(f)) return cli_error(cmd, "--output %s: write failed", path);
+    return 0;
+}
+
 int cmd_translate(int argc, char **argv)
 {
     const char *cmd = "translate", *input = NULL, *output = NULL, *attn_png = NULL;
@@ -959,18 +991,12 @@ int cmd_translate(int argc, char **argv)
     }
     if (check_decode_opts(cmd, &d)) return 1;
     if (d.sample) d.beam = d.n_best = 1;
-    if (threads > 0) rc_set_threads(threads);
-    rc_safetensors *st;
-    if (rc_safetensors_open(pos[0], &st) != RC_OK) return cli_error(cmd, "%s", rc_last_error());
     tr_model m;
-    int lf = tr_model_load(cmd, st, &m);
-    rc_safetensors_close(st);
-    if (lf) return 1;
+    if (open_model(cmd, pos[0], threads, &m)) return 1;
     corpus src = {0};
     char **hyps = NULL;
     float *scores = NULL;
     int32_t **best = NULL, *best_len = NULL;
-    FILE *f = stdout;
     int ret = 1;
     if (read_sources(cmd, &m, input, &src)) goto done;
     if (attn_png && (sentence < 1 || sentence > src.n)) {
@@ -986,32 +1012,15 @@ int cmd_translate(int argc, char **argv)
         cli_error(cmd, "out of memory");
         goto done;
     }
-    if (translate_corpus(cmd, &m, &src, &d, hyps, scores, best, best_len)) goto done;
-    if (output && !(f = fopen(output, "w"))) {
-        cli_error(cmd, "--output %s: cannot open for writing", output);
+    if (translate_corpus(cmd, &m, &src, &d, hyps, scores, best, best_len) ||
+        write_translations(cmd, output, hyps, scores, src.n, d.n_best))
         goto done;
-    }
-    for (int i = 0; i < src.n; i++)
-        for (int k = 0; k < d.n_best; k++) {
-            const char *h = hyps[(size_t)i * d.n_best + k];
-            if (d.n_best > 1)
-                fprintf(f, "%d ||| %s ||| %.4f\n", i + 1, h, scores[(size_t)i * d.n_best + k]);
-            else
-                fprintf(f, "%s\n", h);
-        }
-    if (f != stdout && fclose(f)) {
-        f = stdout;
-        cli_error(cmd, "--output %s: write failed", output);
-        goto done;
-    }
-    f = stdout;
     if (attn_png &&
         show_attention(cmd, &m, &src, sentence - 1, best[sentence - 1], best_len[sentence - 1],
                        attn_png))
         goto done;
     ret = 0;
 done:
-    if (f != stdout) fclose(f);
     free_strings(hyps, hyps ? (size_t)src.n * d.n_best : 0);
     if (best)
         for (int i = 0; i < src.n; i++) free(best[i]);
@@ -1049,13 +1058,8 @@ int translate_eval(int argc, char **argv)
     if (n_pos != 2) return cli_error(cmd, "give a model and a source file (see recur eval --help)");
     if (!ref) return cli_error(cmd, "a translation model needs --ref FILE (the reference translations)");
     if (check_decode_opts(cmd, &d)) return 1;
-    if (threads > 0) rc_set_threads(threads);
-    rc_safetensors *st;
-    if (rc_safetensors_open(pos[0], &st) != RC_OK) return cli_error(cmd, "%s", rc_last_error());
     tr_model m;
-    int lf = tr_model_load(cmd, st, &m);
-    rc_safetensors_close(st);
-    if (lf) return 1;
+    if (open_model(cmd, pos[0], threads, &m)) return 1;
     corpus src = {0}, refs = {0};
     char *rtext = NULL, **rlines = NULL, **hyps = NULL;
     int nr = 0, ret = 1;
@@ -1071,18 +1075,7 @@ int translate_eval(int argc, char **argv)
     double t0 = trainer_now();
     if (translate_corpus(cmd, &m, &src, &d, hyps, NULL, NULL, NULL)) goto done;
     double el = trainer_now() - t0;
-    if (output) {
-        FILE *f = fopen(output, "w");
-        if (!f) {
-            cli_error(cmd, "--output %s: cannot open for writing", output);
-            goto done;
-        }
-        for (int i = 0; i < src.n; i++) fprintf(f, "%s\n", hyps[i]);
-        if (fclose(f)) {
-            cli_error(cmd, "--output %s: write failed", output);
-            goto done;
-        }
-    }
+    if (output && write_translations(cmd, output, hyps, NULL, src.n, 1)) goto done;
     rc_bleu_score sc;
     if (corpus_bleu(cmd, hyps, 1, refs.tok, src.n, &sc)) goto done;
     char line[256];
