@@ -130,7 +130,7 @@ static double json_num(const char *s, const char *key)
 
 #define SST_ARGS                                                                            \
     "train classify --data-format sst --data sst --labels fine --hidden 16 --embed 12 "     \
-    "--bidirectional --batch 16 --lr 0.01 --threads 1 --quiet"
+    "--bidirectional --batch 16 --lr 0.01 --lowercase --word-dropout 0.1 --threads 1 --quiet"
 
 static void test_sst_train_resume_eval_classify(void **state)
 {
@@ -150,7 +150,8 @@ static void test_sst_train_resume_eval_classify(void **state)
     assert_non_null(out);
     free(out);
 
-    /* Stopped after 3 epochs and resumed to 6: the same losses, step for step. */
+    /* Stopped after 3 epochs and resumed to 6: the same losses, step for
+     * step (word dropout included). */
     if (test_run_recur(dir, SST_ARGS " --epochs 3 --out b.model --log b.csv", err, sizeof err) ||
         test_run_recur(dir, "train classify --resume b.model.ckpt --epochs 6 --quiet", err,
                        sizeof err))
@@ -168,9 +169,24 @@ static void test_sst_train_resume_eval_classify(void **state)
     assert_float_equal(json_num(out, "accuracy"), acc, 1e-6);
     assert_true(strstr(out, "\"confusion\":[[") != NULL);
     free(out);
+    /* Text output: the matrix printed, and drawn where --confusion says. */
+    if (test_run_recur(dir, "eval a.model sst/test.txt --confusion ev.png", err, sizeof err))
+        fail_msg("eval --confusion failed: %s", err);
+    out = test_slurp(dir, "out.txt");
+    assert_non_null(strstr(out, "confusion (rows: true class, columns: predicted"));
+    assert_non_null(strstr(out, "   4 very-positive"));
+    assert_non_null(strstr(out, "confusion matrix drawn in ev.png"));
+    free(out);
+    out = test_slurp(dir, "ev.png");
+    assert_non_null(out);
+    assert_true(memcmp(out, "\x89PNG", 4) == 0);
+    free(out);
+    test_expect_cli_error(dir, "eval a.model sst/test.txt --confusion nodir/ev.png", "recur ",
+                          "nodir/ev.png");
 
     /* classify: plain words and a tree, one output line each. */
-    const char in[] = "the film is superb\n\n(0 (2 it) (0 (2 is) (2 dreadful)))\nthe plot is bad\n";
+    /* The model lower-cases what it reads, as in training. */
+    const char in[] = "THE Film is Superb\n\n(0 (2 it) (0 (2 is) (2 DREADFUL)))\nthe plot is bad\n";
     test_write_file(dir, "in.txt", in, sizeof in - 1);
     if (test_run_recur(dir, "classify a.model in.txt", err, sizeof err))
         fail_msg("classify failed: %s", err);
@@ -228,8 +244,18 @@ static void test_splice_cross_validation(void **state)
     /* All 150 sequences were tested once; the published rates sit beside ours. */
     assert_non_null(strstr(out, "all test folds together: 150 sequences"));
     assert_non_null(strstr(out, "KBANN                     4.62    7.56    8.47"));
+    assert_non_null(strstr(out, "models: each fold's in s.model.fold1 .. s.model.fold3 (tested on "
+                               "its fold); in s.model the final model, trained on all 150 "
+                               "sequences"));
     free(out);
-    /* The last fold's model classifies bare sequences and splice lines. */
+    /* Each fold's model is kept and loads; the final model (trained on
+     * everything) fits the whole set. */
+    for (int f = 1; f <= 3; f++) {
+        char a[64];
+        snprintf(a, sizeof a, "eval s.model.fold%d splice.data --json", f);
+        if (test_run_recur(dir, a, err, sizeof err)) fail_msg("eval of fold %d failed: %s", f, err);
+    }
+    /* The final model classifies bare sequences and splice lines. */
     const char in[] = "ACGTACGTACGTACGTACGTACGTAGGGGGGGGGGACGTACGTACGTACGTACGTACGTA\n"
                       "IE, X-1, ACGTACGTACGTACGTACGTACGTATTTTTTTTTTACGTACGTACGTACGTACGTACGTA\n";
     test_write_file(dir, "seqs.txt", in, sizeof in - 1);
@@ -243,6 +269,8 @@ static void test_splice_cross_validation(void **state)
         fail_msg("eval failed: %s", err);
     out = test_slurp(dir, "out.txt");
     assert_int_equal((int)json_num(out, "sequences"), 150);
+    double fin = json_num(out, "accuracy");
+    if (!(fin > 0.9)) fail_msg("final splice model accuracy %.3f on all the data", fin);
     free(out);
 }
 
@@ -300,6 +328,10 @@ static void test_bad_input_gives_one_line_errors(void **state)
     expect_error("train classify --data-format sst --data badsst --out x.model",
                  "train.txt:2:");
     expect_error("train classify --data-format sst --data nodir --out x.model", "nodir/train.txt");
+    expect_error("train classify --data-format sst --data sst --word-dropout 1 --out x.model",
+                 "--word-dropout");
+    expect_error("train classify --data-format splice --data splice.data --lowercase --out x.model",
+                 "--lowercase");
     char a[256];
     snprintf(a, sizeof a, "%sbadsplice.data --out x.model", sp);
     expect_error(a, "badsplice.data:2");

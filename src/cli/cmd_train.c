@@ -83,7 +83,7 @@ int cmd_eval(int argc, char **argv)
         return translate_eval(argc, argv);
     int batch = 32, bptt = 64, json = 0, threads = 0;
     float tail = 0;
-    const char *split = NULL;
+    const char *split = NULL, *confusion = NULL;
     cli_option opts[] = {
         {"last-fraction", CLI_FLOAT, &tail,
          "evaluate only the last fraction of DATA (as train's --valid-fraction)"},
@@ -91,6 +91,8 @@ int cmd_eval(int argc, char **argv)
         {"bptt", CLI_INT, &bptt, "steps per window (language models; default 64)"},
         {"split", CLI_STRING, &split,
          "music: the key of DATA's pieces; speech: test | valid | all recordings (default test)"},
+        {"confusion", CLI_STRING, &confusion,
+         "classifiers: also draw the confusion matrix into this PNG"},
         {"threads", CLI_INT, &threads, "threads (default: all cores)"},
         {"json", CLI_FLAG, &json, "print the metrics as one JSON line"},
         {NULL, CLI_FLAG, NULL, NULL}};
@@ -108,7 +110,10 @@ int cmd_eval(int argc, char **argv)
     rc_safetensors *st = open_model("eval", pos[0], &kind);
     if (!st) return 1;
     int ret;
-    if (!strcmp(kind, "lm"))
+    if (confusion && strcmp(kind, "classify"))
+        ret = cli_error("eval", "--confusion is for classifiers; %s is a model of kind '%s'", pos[0],
+                        kind);
+    else if (!strcmp(kind, "lm"))
         ret = lm_eval("eval", st, pos[1], tail, batch, bptt, json);
     else if (!strcmp(kind, "forecast"))
         ret = forecast_eval("eval", st, pos[1], tail, json);
@@ -119,7 +124,7 @@ int cmd_eval(int argc, char **argv)
     else if (!strcmp(kind, "tree"))
         ret = treenet_eval("eval", st, pos[1], batch, json);
     else if (!strcmp(kind, "classify"))
-        ret = classify_eval("eval", st, pos[1], json);
+        ret = classify_eval("eval", st, pos[1], json, confusion);
     else if (!strcmp(kind, "asr"))
         ret = asr_eval("eval", st, pos[1], split, batch, json);
     else

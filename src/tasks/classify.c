@@ -228,16 +228,20 @@ static int max_len(const cls_data *d, const int *idx, int B)
 /* The batch's inputs, time-major and padded: ids [T x B] (pad 0) or
  * x [T x B x F] (pad 0, standardised with norm when given). */
 static rc_var *batch_input(rc_tape *t, cls_model *m, const cls_data *d, const int *idx, int B,
-                           int T, int32_t *lengths)
+                           int T, int32_t *lengths, rc_rng *drop)
 {
     rc_arena *a = rc_tape_arena(t);
     for (int b = 0; b < B; b++) lengths[b] = d->len[idx[b]];
     if (!d->feat) {
         int32_t *ids = rc_arena_calloc(a, (size_t)T * B * sizeof *ids);
         if (!ids) return NULL;
+        /* Word dropout (training): a word becomes <unk> with probability
+         * p, so the model cannot lean on any one word. */
+        float p = drop && rc_tape_training(t) ? m->cfg.word_dropout : 0;
         for (int b = 0; b < B; b++) {
             const int32_t *src = d->tok + d->off[idx[b]];
-            for (int s = 0; s < lengths[b]; s++) ids[(size_t)s * B + b] = src[s];
+            for (int s = 0; s < lengths[b]; s++)
+                ids[(size_t)s * B + b] = p > 0 && rc_rng_uniform(drop) < p ? RC_VOCAB_UNK : src[s];
         }
         rc_var *e = rc_embedding(t, m->emb.weight, ids, T * B);
         int sh[3] = {T, B, m->cfg.embed};
@@ -280,7 +284,7 @@ rc_var *cls_forward(rc_tape *t, cls_model *m, const cls_data *d, const int *idx,
     int T = max_len(d, idx, B);
     int32_t *lengths = rc_arena_alloc(rc_tape_arena(t), (size_t)B * sizeof *lengths);
     if (!lengths) return NULL;
-    rc_var *x = batch_input(t, m, d, idx, B, T, lengths);
+    rc_var *x = batch_input(t, m, d, idx, B, T, lengths, drop);
     if (x && c->input_dropout > 0) x = rc_dropout(t, x, c->input_dropout, drop);
     rc_var *y = NULL, *hn = NULL, *cn = NULL, *h = NULL;
     if (!x || rc_rnn_forward(t, m->rnn, x, lengths, NULL, NULL, &y, &hn, &cn) != RC_OK)
@@ -429,14 +433,15 @@ static void print_metrics(FILE *f, const cls_config *c, const cls_metrics *r, co
     }
 }
 
-/* The confusion matrix as an image (rows true, columns predicted). */
-static void draw_confusion(const cls_config *c, const cls_metrics *r, const char *path,
-                           const char *title, int quiet)
+/* The confusion matrix as an image (rows true, columns predicted).
+ * Returns 0, or -1 with the reason in plot_last_error(). */
+static int draw_confusion(const cls_config *c, const cls_metrics *r, const char *path,
+                          const char *title)
 {
     int K = r->K;
     float *v = malloc((size_t)K * K * sizeof *v);
     const char *names[64];
-    if (!v) return;
+    if (!v) return -1;
     for (int i = 0; i < K * K; i++) v[i] = (float)r->conf[i];
     for (int k = 0; k < K; k++) names[k] = cls_class_name(c, k);
     plot_heatmap_spec sp = {0};
@@ -447,9 +452,9 @@ static void draw_confusion(const cls_config *c, const cls_metrics *r, const char
     sp.col_labels = names;
     sp.annotate = 1;
     if (K <= 6) sp.width = 560, sp.height = 480; /* the automatic size is tiny for few classes */
-    if (plot_heatmap_png(path, &sp, v, K, K) != RC_OK && !quiet)
-        fprintf(stderr, "warning: %s\n", plot_last_error());
+    int bad = plot_heatmap_png(path, &sp, v, K, K) != RC_OK ? -1 : 0;
     free(v);
+    return bad;
 }
 
 static char *path_with(const char *base, const char *suffix)
@@ -463,16 +468,18 @@ static char *path_with(const char *base, const char *suffix)
 /* ------------------------------------------------------ data readers -- */
 
 /* SST trees: the root label of each tree (fine: 0..4; binary: 0,1 -> 0,
- * 3,4 -> 1, neutral left out) over its words; with phrases, every node's
- * span with that node's label as well (training only). */
-static int read_sst(const char *cmd, const char *path, int fine, int phrases, int min_freq,
-                    rc_vocab **vocab, cls_data *out)
+ * 3,4 -> 1, neutral left out) over its words (lower-cased first with
+ * lowercase); with phrases, every node's span with that node's label as
+ * well (training only). */
+static int read_sst(const char *cmd, const char *path, int fine, int lowercase, int phrases,
+                    int min_freq, rc_vocab **vocab, cls_data *out)
 {
     rc_treebank *tb = NULL;
     int ret = 1;
     int32_t *lo = NULL, *hi = NULL, *ids = NULL;
     memset(out, 0, sizeof *out);
     if (rc_trees_read(path, &tb) != RC_OK) return cli_error(cmd, "%s", rc_last_error());
+    if (lowercase) rc_treebank_lowercase(tb);
     if (!*vocab && rc_treebank_build_vocab(tb, min_freq, 0, vocab) != RC_OK) {
         cli_error(cmd, "%s", rc_last_error());
         goto done;
@@ -661,6 +668,8 @@ static int model_meta(const cls_model *m, meta_list *ml, char **vocab_json, char
     meta_add(ml, "velocity", c->velocity ? "true" : "false");
     meta_add(ml, "position", position_names[position_mode(c->position)]);
     meta_addf(ml, "context", "%.9g", c->context);
+    meta_add(ml, "lowercase", c->lowercase ? "true" : "false");
+    meta_addf(ml, "word_dropout", "%.9g", c->word_dropout);
     if (*vocab_json) meta_add(ml, "vocab", *vocab_json);
     return 0;
 }
@@ -749,6 +758,14 @@ static int model_load(const char *cmd, const rc_safetensors *st, cls_model *m)
         rc_safetensors_meta_float(st, "input_dropout", &c.input_dropout) != RC_OK)
         return cli_error(cmd, "%s", rc_last_error());
     c.bidirectional = bi, c.velocity = vel;
+    /* Models written before these keys existed: cased words, no word dropout. */
+    if ((rc_safetensors_meta(st, "lowercase") &&
+         rc_safetensors_meta_bool(st, "lowercase", &c.lowercase) != RC_OK) ||
+        (rc_safetensors_meta(st, "word_dropout") &&
+         rc_safetensors_meta_float(st, "word_dropout", &c.word_dropout) != RC_OK))
+        return cli_error(cmd, "%s", rc_last_error());
+    if (c.lowercase && c.format != CLS_FMT_SST)
+        return cli_error(cmd, "%s: lower-casing is for SST models", path);
     c.position = pos == 2 ? RC_SPLICE_LEN : pos;
     int want_k = c.format == CLS_FMT_SST ? (c.fine ? 5 : 2)
                  : c.format == CLS_FMT_SPLICE ? RC_SPLICE_CLASSES : 20;
@@ -1081,7 +1098,7 @@ static void print_splice_table(FILE *f, const cls_metrics *r, int folds, const c
 static int parse_config(const char *cmd, const train_opts *o, const char *format,
                         const char *labels, const char *pool, int embed, int attn,
                         float input_dropout, int velocity, const char *position, int context,
-                        cls_config *c)
+                        int lowercase, float word_dropout, cls_config *c)
 {
     memset(c, 0, sizeof *c);
     int f = name_index(format, format_names, 3), p = name_index(pool, pool_names, 4);
@@ -1098,6 +1115,10 @@ static int parse_config(const char *cmd, const train_opts *o, const char *format
                          position);
     if (!(input_dropout >= 0 && input_dropout < 1))
         return cli_error(cmd, "--input-dropout must be in [0, 1)");
+    if (!(word_dropout >= 0 && word_dropout < 1))
+        return cli_error(cmd, "--word-dropout must be in [0, 1)");
+    if ((lowercase || word_dropout > 0) && f != CLS_FMT_SST)
+        return cli_error(cmd, "--lowercase and --word-dropout are for --data-format sst");
     if (train_cell_kind(o->cell, &c->cell)) return 1;
     c->format = (cls_format)f;
     c->pool = (cls_pool)p;
@@ -1115,6 +1136,7 @@ static int parse_config(const char *cmd, const train_opts *o, const char *format
     c->dropout = o->dropout, c->input_dropout = input_dropout;
     c->attn = c->pool == CLS_POOL_ATTENTION ? attn : 0;
     c->velocity = c->format == CLS_FMT_SKELETON && velocity;
+    c->lowercase = lowercase, c->word_dropout = word_dropout;
     return 0;
 }
 
@@ -1145,9 +1167,9 @@ int cmd_train_classify(int argc, char **argv)
     o.lr = 1e-3f;
     const char *format = NULL, *data = NULL, *labels = "binary", *pool = "max";
     int embed = 128, attn = 64, folds = 10, only_fold = 0, phrases = 0, min_freq = 1;
-    int velocity = 0, context = 0;
+    int velocity = 0, context = 0, lowercase = 0;
     const char *position = "none";
-    float input_dropout = 0, valid_fraction = 0.1f;
+    float input_dropout = 0, valid_fraction = 0.1f, word_dropout = 0;
     cli_option opts[64] = {
         {"data-format", CLI_STRING, &format, "sst | splice | skeleton"},
         {"data", CLI_STRING, &data,
@@ -1161,6 +1183,9 @@ int cmd_train_classify(int argc, char **argv)
         {"embed", CLI_INT, &embed, "sst: embedding size (default 128)"},
         {"attention", CLI_INT, &attn, "attention size, with --pool attention (default 64)"},
         {"input-dropout", CLI_FLOAT, &input_dropout, "dropout on the inputs (embeddings)"},
+        {"lowercase", CLI_FLAG, &lowercase, "sst: lower-case the words (A-Z) before anything else"},
+        {"word-dropout", CLI_FLOAT, &word_dropout,
+         "sst: each training word becomes <unk> with this probability"},
         {"folds", CLI_INT, &folds, "splice: k-fold cross-validation (default 10)"},
         {"fold", CLI_INT, &only_fold, "splice: run only this fold (1..k)"},
         {"valid-fraction", CLI_FLOAT, &valid_fraction,
@@ -1173,7 +1198,7 @@ int cmd_train_classify(int argc, char **argv)
         {"context", CLI_INT, &context,
          "splice: each step also sees the K nucleotides on either side (default 0)"},
     };
-    int n_opts = train_opts_declare(&o, opts, 15);
+    int n_opts = train_opts_declare(&o, opts, 17);
     opts[n_opts] = (cli_option){NULL, CLI_FLAG, NULL, NULL};
     const char *usage =
         "usage: recur train classify --data-format sst|splice|skeleton --data PATH --out MODEL\n"
@@ -1185,7 +1210,9 @@ int cmd_train_classify(int argc, char **argv)
         "and MODEL.loss.png, then prints test accuracy, macro F1 and the confusion\n"
         "matrix, and draws it as MODEL.confusion.png.\n"
         "  sst       SST sentences (root labels; train/dev/test as shipped)\n"
-        "  splice    DNA splice junctions, k-fold cross-validation (MODEL: the last fold's)\n"
+        "  splice    DNA splice junctions, k-fold cross-validation: fold K's model in\n"
+        "            MODEL.foldK, then a final model trained on all the data in MODEL\n"
+        "            (with --fold K: that fold's model in MODEL)\n"
         "  skeleton  MSR Action3D, cross-subject (odd subjects train, even test)\n"
         "Defaults here: --epochs 10 --batch 32 --lr 0.001 --pool max.\n";
     rc_safetensors *ck;
@@ -1199,7 +1226,7 @@ int cmd_train_classify(int argc, char **argv)
     cls_model m;
     cls_data all = {0}, train = {0}, valid = {0}, test = {0};
     rc_vocab *vocab = NULL;
-    char *ckpt = NULL, *conf_png = NULL;
+    char *ckpt = NULL, *conf_png = NULL, *fold_path = NULL;
     int *perm = NULL, *idx = NULL;
     int64_t *cv_conf = NULL;
     float *cv_acc = NULL;
@@ -1208,7 +1235,8 @@ int cmd_train_classify(int argc, char **argv)
     memset(&tm, 0, sizeof tm);
 
     if (train_opts_check(cmd, &o, &cell) ||
-        parse_config(cmd, &o, format, labels, pool, embed, attn, input_dropout, velocity, position, context, &c))
+        parse_config(cmd, &o, format, labels, pool, embed, attn, input_dropout, velocity, position,
+                     context, lowercase, word_dropout, &c))
         goto done;
     if (!data) {
         cli_error(cmd, "--data PATH is required");
@@ -1266,7 +1294,8 @@ int cmd_train_classify(int argc, char **argv)
             int f;
             rc_tensor a, b;
             int sc[2] = {K, K}, sa[1] = {folds};
-            if (meta_int(cmd, ck, "cv/fold", first, last, &f)) goto done;
+            /* fold index `folds`: the final model on all the data */
+            if (meta_int(cmd, ck, "cv/fold", first, only_fold ? last : folds, &f)) goto done;
             if (rc_safetensors_get_expect(ck, "cv/confusion", 2, sc, &a) != RC_OK) {
                 cli_error(cmd, "%s", rc_last_error());
                 goto done;
@@ -1312,10 +1341,52 @@ int cmd_train_classify(int argc, char **argv)
             }
             cv_acc[f] = (float)fm.accuracy;
             for (int i = 0; i < K * K; i++) cv_conf[i] += fm.conf[i];
-            fprintf(stderr, "%s: fold %d: test accuracy %.2f%% (%lld sequences)\n", cmd, f + 1,
-                    100 * fm.accuracy, (long long)fm.n);
+            /* A full cross-validation keeps each fold's model as MODEL.foldK
+             * (MODEL itself gets the final model below); --fold K leaves
+             * that fold's model in MODEL. */
+            if (!only_fold) {
+                char sfx[32];
+                snprintf(sfx, sizeof sfx, ".fold%d", f + 1);
+                free(fold_path);
+                if (!(fold_path = path_with(o.out, sfx))) goto done;
+                if (rename(o.out, fold_path)) {
+                    cli_error(cmd, "cannot rename %s to %s", o.out, fold_path);
+                    goto done;
+                }
+            }
+            fprintf(stderr, "%s: fold %d: test accuracy %.2f%% (%lld sequences), model in %s\n",
+                    cmd, f + 1, 100 * fm.accuracy, (long long)fm.n, only_fold ? o.out : fold_path);
             cls_model_free(&m);
             model_ok = 0;
+        }
+        /* After a full cross-validation, the model to use: the same recipe
+         * on all the sequences (the first --valid-fraction of the same
+         * permutation validates), into MODEL. Its accuracy is the
+         * cross-validation's estimate: it has no test fold of its own. */
+        int n_final = 0;
+        if (!only_fold) {
+            int nv = (int)(valid_fraction * all.n + 0.5);
+            cls_data_free(&train), cls_data_free(&valid);
+            if (data_subset(&all, perm, nv, &valid) ||
+                data_subset(&all, perm + nv, all.n - nv, &train)) {
+                cli_error(cmd, "out of memory");
+                goto done;
+            }
+            if (cls_model_init(&m, &c, NULL, (uint64_t)o.seed + 1000u * (uint64_t)folds)) {
+                cli_error(cmd, "%s", rc_last_error());
+                goto done;
+            }
+            model_ok = 1;
+            if (!o.quiet)
+                fprintf(stderr, "%s: final model on all %d sequences (%d of them validate)\n", cmd,
+                        all.n, nv);
+            rs.fold = folds;
+            if (run_training(&rs, &m)) goto done;
+            rs.ck = NULL;
+            if (ck) rc_safetensors_close(ck), ck = NULL;
+            cls_model_free(&m);
+            model_ok = 0;
+            n_final = all.n;
         }
         /* The pooled confusion of the folds run; the mean and sd of their
          * accuracies. */
@@ -1330,14 +1401,16 @@ int cmd_train_classify(int argc, char **argv)
         mean /= nf;
         for (int f = from; f < from + nf; f++) sd += (cv_acc[f] - mean) * (cv_acc[f] - mean);
         sd = nf > 1 ? sqrt(sd / (nf - 1)) : 0;
-        draw_confusion(&c, &tm, conf_png, "splice junctions: confusion over the test folds",
-                       o.quiet);
+        if (draw_confusion(&c, &tm, conf_png, "splice junctions: confusion over the test folds") &&
+            !o.quiet)
+            fprintf(stderr, "warning: %s\n", plot_last_error());
         if (o.json) {
             printf("{\"task\":\"classify\",\"data_format\":\"splice\",\"folds\":%d,"
                    "\"mean_accuracy\":%.6f,\"sd_accuracy\":%.6f,\"fold_accuracy\":[",
                    nf, mean, sd);
             for (int f = from; f < from + nf; f++) printf("%s%.6f", f > from ? "," : "", cv_acc[f]);
-            printf("],\"seconds\":%.1f,", trainer_now() - t_start);
+            printf("],\"final_model_sequences\":%d,\"seconds\":%.1f,", n_final,
+                   trainer_now() - t_start);
             json_metrics(stdout, &c, &tm);
             printf("}\n");
         } else {
@@ -1345,6 +1418,12 @@ int cmd_train_classify(int argc, char **argv)
                    folds, 100 * mean, 100 * sd, nf, nf > 1 ? "s" : "");
             print_metrics(stdout, &c, &tm, "all test folds together");
             print_splice_table(stdout, &tm, folds, "recur (this run)");
+            if (n_final)
+                printf("models: each fold's in %s.fold1 .. %s.fold%d (tested on its fold); in %s "
+                       "the final model, trained on all %d sequences\n",
+                       o.out, o.out, folds, o.out, n_final);
+            else
+                printf("model: fold %d's in %s\n", only_fold, o.out);
             printf("confusion matrix drawn in %s; training took %.1f s\n", conf_png,
                    trainer_now() - t_start);
         }
@@ -1362,9 +1441,9 @@ int cmd_train_classify(int argc, char **argv)
             if (!vj || rc_vocab_from_json(vj, &vocab) != RC_OK)
                 bad = cli_error(cmd, "%s: %s", o.resume, vj ? rc_last_error() : "no vocabulary");
         }
-        bad = bad || read_sst(cmd, p[0], c.fine, phrases, min_freq, &vocab, &train) ||
-              read_sst(cmd, p[1], c.fine, 0, min_freq, &vocab, &valid) ||
-              read_sst(cmd, p[2], c.fine, 0, min_freq, &vocab, &test);
+        bad = bad || read_sst(cmd, p[0], c.fine, c.lowercase, phrases, min_freq, &vocab, &train) ||
+              read_sst(cmd, p[1], c.fine, c.lowercase, 0, min_freq, &vocab, &valid) ||
+              read_sst(cmd, p[2], c.fine, c.lowercase, 0, min_freq, &vocab, &test);
         free(p[0]), free(p[1]), free(p[2]);
         if (bad) goto done;
     } else {
@@ -1406,7 +1485,8 @@ int cmd_train_classify(int argc, char **argv)
         cli_error(cmd, "%s", rc_last_error());
         goto done;
     }
-    draw_confusion(&c, &tm, conf_png, "test set: confusion", o.quiet);
+    if (draw_confusion(&c, &tm, conf_png, "test set: confusion") && !o.quiet)
+        fprintf(stderr, "warning: %s\n", plot_last_error());
     if (o.json) {
         printf("{\"task\":\"classify\",\"data_format\":\"%s\",\"seconds\":%.1f,",
                format_names[c.format], trainer_now() - t_start);
@@ -1424,7 +1504,7 @@ done:
     rc_safetensors_close(ck);
     free(meta_store);
     cls_data_free(&all), cls_data_free(&train), cls_data_free(&valid), cls_data_free(&test);
-    free(ckpt), free(conf_png), free(perm), free(idx), free(cv_conf), free(cv_acc);
+    free(ckpt), free(conf_png), free(fold_path), free(perm), free(idx), free(cv_conf), free(cv_acc);
     return ret;
 }
 
@@ -1437,7 +1517,7 @@ static int read_labelled(const char *cmd, const cls_model *m, const char *path, 
     const cls_config *c = &m->cfg;
     if (c->format == CLS_FMT_SST) {
         rc_vocab *v = m->vocab;
-        return read_sst(cmd, path, c->fine, 0, 1, &v, d);
+        return read_sst(cmd, path, c->fine, c->lowercase, 0, 1, &v, d);
     }
     int r = c->format == CLS_FMT_SPLICE ? read_splice(cmd, path, c->context, d)
                                         : read_skeletons(cmd, path, 0, c->velocity, d);
@@ -1451,7 +1531,8 @@ static int read_labelled(const char *cmd, const cls_model *m, const char *path, 
     return r;
 }
 
-int classify_eval(const char *cmd, const rc_safetensors *st, const char *data, int json)
+int classify_eval(const char *cmd, const rc_safetensors *st, const char *data, int json,
+                  const char *confusion_png)
 {
     cls_model m;
     if (model_load(cmd, st, &m)) return 1;
@@ -1472,6 +1553,18 @@ int classify_eval(const char *cmd, const rc_safetensors *st, const char *data, i
         printf("}\n");
     } else {
         print_metrics(stdout, &m.cfg, &r, data);
+    }
+    if (confusion_png) {
+        /* The same picture as training draws for its test set. */
+        char title[256];
+        const char *base = strrchr(data, '/');
+        snprintf(title, sizeof title, "%s: confusion", base && base[1] ? base + 1 : data);
+        if (draw_confusion(&m.cfg, &r, confusion_png, title)) {
+            cli_error(cmd, "%s", plot_last_error());
+            cls_data_free(&d);
+            goto done;
+        }
+        if (!json) printf("confusion matrix drawn in %s\n", confusion_png);
     }
     cls_data_free(&d);
     ret = 0;
@@ -1525,7 +1618,10 @@ static int parse_line(const char *cmd, const cls_model *m, const char *src, int 
         return splice_push(d, -1, seq, n, m->cfg.context) ? (cli_error(cmd, "out of memory"), -1)
                                                           : 0;
     }
-    /* SST: a tree, or words separated by spaces. */
+    /* SST: a tree, or words separated by spaces (lower-cased as in training). */
+    if (m->cfg.lowercase)
+        for (char *p = s; *p; p++)
+            if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
     int32_t *ids = NULL;
     int n = 0, cap = 0, r = 0;
     if (*s == '(') {

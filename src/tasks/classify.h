@@ -52,6 +52,8 @@ typedef struct cls_config {
     int position;      /* features added for the step's position: 0; 1 the relative
                           position 2t/(L-1) - 1; RC_SPLICE_LEN (splice) one-hot of t */
     int context;       /* splice: each step also sees the `context` bases on either side */
+    int lowercase;     /* SST: words lower-cased (A-Z) before the vocabulary sees them */
+    float word_dropout; /* SST, training only: each word becomes <unk> with this probability */
 } cls_config;
 
 typedef struct cls_model {
@@ -95,7 +97,10 @@ int cls_evaluate(cls_model *m, const cls_data *d, float *probs, cls_metrics *out
 void cls_metrics_finish(cls_metrics *r);
 
 int cmd_train_classify(int argc, char **argv);
-int classify_eval(const char *cmd, const rc_safetensors *st, const char *data, int json);
+/* `recur eval` on a classifier: metrics and the confusion matrix on stdout,
+ * the matrix drawn into confusion_png when it is not NULL. */
+int classify_eval(const char *cmd, const rc_safetensors *st, const char *data, int json,
+                  const char *confusion_png);
 /* `recur classify MODEL [INPUT...]` */
 int cmd_classify(int argc, char **argv);
 
