@@ -4,10 +4,14 @@
  * out of reach here, so the expected values are derived by hand from its
  * documented definition (the arithmetic is in the comments), and the 13a
  * tokenizer is checked on crafted strings against the mteval-v13a rules
- * listed at the top of src/io/bleu.c. */
+ * listed at the top of src/io/bleu.c. On top of that, 40 random corpora are
+ * scored against an independent implementation, NLTK's corpus_bleu
+ * (tests/fixtures/bleu_nltk.txt, written by scripts/make_bleu_reference.py),
+ * which computes the same formula when every n-gram order has a match. */
 #include "test.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -385,6 +389,57 @@ static void test_errors(void **state)
     assert_float_equal(s.score, 100.0, 1e-9); /* (100 * 100)^(1/2) */
 }
 
+/* ---- against NLTK on random corpora ---- */
+
+#define NLTK_FIXTURE RC_SOURCE_DIR "/tests/fixtures/bleu_nltk.txt"
+#define MAX_SEG 64
+
+/* The text after "H " or "R " of a fixture line, without its newline. */
+static char *line_text(char *line)
+{
+    line[strcspn(line, "\n")] = 0;
+    return line[1] ? line + 2 : line + 1;
+}
+
+static void test_against_nltk(void **state)
+{
+    (void)state;
+    FILE *f = fopen(NLTK_FIXTURE, "r");
+    if (!f) fail_msg("cannot open %s", NLTK_FIXTURE);
+    char line[4096];
+    int cases = 0;
+    while (fgets(line, sizeof line, f)) {
+        int n_seg, n_refs;
+        double want;
+        if (line[0] == '#') continue;
+        if (sscanf(line, "case %d %d %lf", &n_seg, &n_refs, &want) != 3 || n_seg > MAX_SEG ||
+            n_refs < 1 || n_refs > 3)
+            fail_msg("%s: bad case line \"%s\"", NLTK_FIXTURE, line);
+        static char text[MAX_SEG * 4][4096];
+        const char *hyp[MAX_SEG], *ref[3][MAX_SEG];
+        int t = 0;
+        for (int i = 0; i < n_seg; i++)
+            for (int k = -1; k < n_refs; k++) {
+                if (!fgets(text[t], sizeof text[t], f) || text[t][0] != (k < 0 ? 'H' : 'R'))
+                    fail_msg("%s: case %d is cut short", NLTK_FIXTURE, cases + 1);
+                const char *s = line_text(text[t++]);
+                if (k < 0)
+                    hyp[i] = s;
+                else
+                    ref[k][i] = s;
+            }
+        const char *const *refs[3] = {ref[0], ref[1], ref[2]};
+        rc_bleu_config c = rc_bleu_defaults();
+        c.tokenize = RC_BLEU_TOK_NONE;
+        rc_bleu_score sc = corpus(hyp, (size_t)n_seg, refs, n_refs, &c);
+        if (fabs(sc.score - want) > 1e-9 * (1 + want))
+            fail_msg("case %d: recur %.12f, NLTK %.12f", cases + 1, sc.score, want);
+        cases++;
+    }
+    fclose(f);
+    assert_int_equal(cases, 40);
+}
+
 TEST_GROUP(bleu_tests, "bleu",
            cmocka_unit_test(test_tokenize_13a),
            cmocka_unit_test(test_perfect),
@@ -394,4 +449,5 @@ TEST_GROUP(bleu_tests, "bleu",
            cmocka_unit_test(test_corpus_sums),
            cmocka_unit_test(test_tokenizer_matters),
            cmocka_unit_test(test_from_stats_smoothing),
+           cmocka_unit_test(test_against_nltk),
            cmocka_unit_test(test_errors));
