@@ -873,14 +873,6 @@ static int model_save(const asr_model *m, const asr_setup *su, const asr_corpus 
     return s == RC_OK ? 0 : cli_error("train", "%s", rc_last_error());
 }
 
-static int meta_int(const char *cmd, const rc_safetensors *st, const char *key, int lo, int hi,
-                    int *out)
-{
-    if (rc_safetensors_meta_int(st, key, lo, hi, out) != RC_OK)
-        return cli_error(cmd, "%s", rc_last_error());
-    return 0;
-}
-
 static int load_norm(const char *cmd, const rc_safetensors *st, asr_model *m)
 {
     const char *names[2] = {"norm.mean", "norm.sd"};
@@ -925,23 +917,23 @@ static int model_load(const char *cmd, const rc_safetensors *st, asr_model *m, a
     if (rc_safetensors_meta_bool(st, "bidirectional", &c.bidirectional) != RC_OK ||
         rc_safetensors_meta_float(st, "dropout", &c.dropout) != RC_OK)
         return cli_error(cmd, "%s", rc_last_error());
-    if (meta_int(cmd, st, "hidden", 1, 1 << 16, &c.hidden) ||
-        meta_int(cmd, st, "layers", 1, 100, &c.layers) ||
-        meta_int(cmd, st, "subsample", 1, 64, &c.subsample) ||
-        meta_int(cmd, st, "rate", 1000, 192000, &c.rate) ||
-        meta_int(cmd, st, "n_mels", 1, 512, &c.feat.n_mels) ||
-        meta_int(cmd, st, "n_mfcc", 1, 512, &c.feat.n_mfcc) ||
-        meta_int(cmd, st, "feat_dims", 1, 4096, &c.feat_dims) ||
-        meta_int(cmd, st, "valid_lo", -1, 1000000, &su->split.valid_lo) ||
-        meta_int(cmd, st, "valid_hi", -2, 1000000, &su->split.valid_hi) ||
-        meta_int(cmd, st, "min_digits", 1, ASR_MAX_DIGITS, &su->gen.min_digits) ||
-        meta_int(cmd, st, "max_digits", 1, ASR_MAX_DIGITS, &su->gen.max_digits) ||
-        meta_int(cmd, st, "pause_min_ms", 0, 10000, &su->gen.pause_min_ms) ||
-        meta_int(cmd, st, "pause_max_ms", 0, 10000, &su->gen.pause_max_ms) ||
-        meta_int(cmd, st, "edge_max_ms", 0, 10000, &su->gen.edge_max_ms) ||
-        meta_int(cmd, st, "data_seed", -2147483647, 2147483647, &su->seed) ||
-        meta_int(cmd, st, "valid_utts", 0, 1 << 24, &su->valid_utts) ||
-        meta_int(cmd, st, "test_utts", 0, 1 << 24, &su->test_utts))
+    if (meta_get_int(cmd, st, "hidden", 1, 1 << 16, &c.hidden) ||
+        meta_get_int(cmd, st, "layers", 1, 100, &c.layers) ||
+        meta_get_int(cmd, st, "subsample", 1, 64, &c.subsample) ||
+        meta_get_int(cmd, st, "rate", 1000, 192000, &c.rate) ||
+        meta_get_int(cmd, st, "n_mels", 1, 512, &c.feat.n_mels) ||
+        meta_get_int(cmd, st, "n_mfcc", 1, 512, &c.feat.n_mfcc) ||
+        meta_get_int(cmd, st, "feat_dims", 1, 4096, &c.feat_dims) ||
+        meta_get_int(cmd, st, "valid_lo", -1, 1000000, &su->split.valid_lo) ||
+        meta_get_int(cmd, st, "valid_hi", -2, 1000000, &su->split.valid_hi) ||
+        meta_get_int(cmd, st, "min_digits", 1, ASR_MAX_DIGITS, &su->gen.min_digits) ||
+        meta_get_int(cmd, st, "max_digits", 1, ASR_MAX_DIGITS, &su->gen.max_digits) ||
+        meta_get_int(cmd, st, "pause_min_ms", 0, 10000, &su->gen.pause_min_ms) ||
+        meta_get_int(cmd, st, "pause_max_ms", 0, 10000, &su->gen.pause_max_ms) ||
+        meta_get_int(cmd, st, "edge_max_ms", 0, 10000, &su->gen.edge_max_ms) ||
+        meta_get_int(cmd, st, "data_seed", -2147483647, 2147483647, &su->seed) ||
+        meta_get_int(cmd, st, "valid_utts", 0, 1 << 24, &su->valid_utts) ||
+        meta_get_int(cmd, st, "test_utts", 0, 1 << 24, &su->test_utts))
         return 1;
     c.feat.no_deltas = c.feat_dims == c.feat.n_mfcc;
     const char *norm = rc_safetensors_meta(st, "norm");

@@ -468,34 +468,6 @@ static int model_save(const fc_model *m, const fc_source *src, const char *path)
     return 0;
 }
 
-static int meta_int(const char *cmd, const rc_safetensors *st, const char *key, int lo, int hi,
-                    int *out)
-{
-    if (rc_safetensors_meta_int(st, key, lo, hi, out) != RC_OK)
-        return cli_error(cmd, "%s", rc_last_error());
-    return 0;
-}
-
-static int meta_bool(const char *cmd, const rc_safetensors *st, const char *key, int *out)
-{
-    if (rc_safetensors_meta_bool(st, key, out) != RC_OK) return cli_error(cmd, "%s", rc_last_error());
-    return 0;
-}
-
-/* A double written with %.17g (full precision, unlike the float reader). */
-static int meta_double(const char *cmd, const rc_safetensors *st, const char *key, double *out)
-{
-    const char *s = rc_safetensors_meta(st, key);
-    char *end;
-    if (!s) return cli_error(cmd, "%s: no metadata '%s'", rc_safetensors_path(st), key);
-    errno = 0;
-    *out = strtod(s, &end);
-    if (!*s || *end || errno || !isfinite(*out))
-        return cli_error(cmd, "%s: metadata '%s' is '%s', not a number", rc_safetensors_path(st),
-                         key, s);
-    return 0;
-}
-
 /* The model of a forecast model file; src points into the file's metadata. */
 static int model_load(const char *cmd, const rc_safetensors *st, fc_model *m, fc_source *src)
 {
@@ -511,16 +483,16 @@ static int model_load(const char *cmd, const rc_safetensors *st, fc_model *m, fc
         return cli_error(cmd, "%s: metadata 'target' is %s, not change or level", path,
                          target ? target : "missing");
     c.predict_change = !strcmp(target, "change");
-    if (meta_int(cmd, st, "hidden", 1, 1 << 20, &c.hidden) ||
-        meta_int(cmd, st, "layers", 1, 100, &c.layers) ||
-        meta_int(cmd, st, "window", 1, 1 << 24, &c.window) ||
-        meta_int(cmd, st, "horizon", 1, 1 << 20, &c.horizon) ||
-        meta_int(cmd, st, "season", 1, 1 << 24, &c.season) ||
-        meta_bool(cmd, st, "season_features", &c.season_features) ||
-        meta_bool(cmd, st, "log_transform", &c.norm.log) ||
-        meta_double(cmd, st, "norm_mean", &c.norm.mean) ||
-        meta_double(cmd, st, "norm_sd", &c.norm.sd) ||
-        meta_int(cmd, st, "holdout", 0, 1 << 30, &src->holdout))
+    if (meta_get_int(cmd, st, "hidden", 1, 1 << 20, &c.hidden) ||
+        meta_get_int(cmd, st, "layers", 1, 100, &c.layers) ||
+        meta_get_int(cmd, st, "window", 1, 1 << 24, &c.window) ||
+        meta_get_int(cmd, st, "horizon", 1, 1 << 20, &c.horizon) ||
+        meta_get_int(cmd, st, "season", 1, 1 << 24, &c.season) ||
+        meta_get_bool(cmd, st, "season_features", &c.season_features) ||
+        meta_get_bool(cmd, st, "log_transform", &c.norm.log) ||
+        meta_get_double(cmd, st, "norm_mean", &c.norm.mean) ||
+        meta_get_double(cmd, st, "norm_sd", &c.norm.sd) ||
+        meta_get_int(cmd, st, "holdout", 0, 1 << 30, &src->holdout))
         return 1;
     if (rc_safetensors_meta_float(st, "dropout", &c.dropout) != RC_OK ||
         rc_safetensors_meta_float(st, "holdout_fraction", &src->holdout_fraction) != RC_OK)

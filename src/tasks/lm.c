@@ -199,14 +199,6 @@ int lm_model_save(const lm_model *m, const char *path, int n_meta, const char *c
     return s == RC_OK ? 0 : cli_error("train", "%s", rc_last_error());
 }
 
-static int meta_int(const char *cmd, const rc_safetensors *st, const char *key, int lo, int hi,
-                    int *out)
-{
-    if (rc_safetensors_meta_int(st, key, lo, hi, out) != RC_OK)
-        return cli_error(cmd, "%s", rc_last_error());
-    return 0;
-}
-
 int lm_model_load(const char *cmd, const rc_safetensors *st, lm_model *m)
 {
     if (train_model_check(cmd, st, "lm", "language model")) return 1;
@@ -219,9 +211,9 @@ int lm_model_load(const char *cmd, const rc_safetensors *st, lm_model *m)
     c.level = strcmp(level, "char") ? RC_TEXT_WORD : RC_TEXT_CHAR;
     if (train_cell_kind(cell, &c.cell))
         return cli_error(cmd, "%s: metadata 'cell' is %s", path, cell ? cell : "missing");
-    if (meta_int(cmd, st, "embed", 1, 1 << 20, &c.embed) ||
-        meta_int(cmd, st, "hidden", 1, 1 << 20, &c.hidden) ||
-        meta_int(cmd, st, "layers", 1, 100, &c.layers))
+    if (meta_get_int(cmd, st, "embed", 1, 1 << 20, &c.embed) ||
+        meta_get_int(cmd, st, "hidden", 1, 1 << 20, &c.hidden) ||
+        meta_get_int(cmd, st, "layers", 1, 100, &c.layers))
         return 1;
     if (rc_safetensors_meta_float(st, "dropout", &c.dropout) != RC_OK)
         return cli_error(cmd, "%s", rc_last_error());

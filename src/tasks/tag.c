@@ -721,12 +721,6 @@ static void free_tags(char **tags, int n)
     free(tags);
 }
 
-static int meta_bool(const char *cmd, const rc_safetensors *st, const char *key, int *out)
-{
-    if (rc_safetensors_meta_bool(st, key, out) != RC_OK) return cli_error(cmd, "%s", rc_last_error());
-    return 0;
-}
-
 int tag_model_load(const char *cmd, const rc_safetensors *st, tag_model *m)
 {
     memset(m, 0, sizeof *m);
@@ -749,8 +743,8 @@ int tag_model_load(const char *cmd, const rc_safetensors *st, tag_model *m)
         rc_safetensors_meta_int(st, "layers", 1, 100, &c.layers) != RC_OK ||
         rc_safetensors_meta_float(st, "dropout", &c.dropout) != RC_OK)
         return cli_error(cmd, "%s", rc_last_error());
-    if (meta_bool(cmd, st, "crf", &c.crf) || meta_bool(cmd, st, "lower", &c.lower) ||
-        meta_bool(cmd, st, "zeros", &c.zeros))
+    if (meta_get_bool(cmd, st, "crf", &c.crf) || meta_get_bool(cmd, st, "lower", &c.lower) ||
+        meta_get_bool(cmd, st, "zeros", &c.zeros))
         return 1;
     const char *wj = rc_safetensors_meta(st, "words"), *cj = rc_safetensors_meta(st, "chars");
     char **tags = NULL;

@@ -4,6 +4,7 @@
 
 #include "../plot/plot.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -522,4 +523,33 @@ void trainer_plot(const trainer *tr, const char *out, const char *ylabel)
     if (plot_lines_png(path, &spec, s, 2) != RC_OK && !tr->o->quiet)
         fprintf(stderr, "warning: %s\n", plot_last_error());
     free(path);
+}
+
+/* ------------------------------------------------- metadata read back -- */
+
+int meta_get_int(const char *cmd, const rc_safetensors *st, const char *key, int lo, int hi,
+                 int *out)
+{
+    if (rc_safetensors_meta_int(st, key, lo, hi, out) != RC_OK)
+        return cli_error(cmd, "%s", rc_last_error());
+    return 0;
+}
+
+int meta_get_bool(const char *cmd, const rc_safetensors *st, const char *key, int *out)
+{
+    if (rc_safetensors_meta_bool(st, key, out) != RC_OK) return cli_error(cmd, "%s", rc_last_error());
+    return 0;
+}
+
+int meta_get_double(const char *cmd, const rc_safetensors *st, const char *key, double *out)
+{
+    const char *s = rc_safetensors_meta(st, key);
+    char *end;
+    if (!s) return cli_error(cmd, "%s: no metadata '%s'", rc_safetensors_path(st), key);
+    errno = 0;
+    *out = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(*out))
+        return cli_error(cmd, "%s: metadata '%s' is '%s', not a number", rc_safetensors_path(st),
+                         key, s);
+    return 0;
 }

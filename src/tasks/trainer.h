@@ -83,6 +83,15 @@ void meta_add_header(meta_list *ml, const char *kind);
  * exactly). */
 void meta_addf(meta_list *ml, const char *k, const char *fmt, double v);
 
+/* Metadata read back from a model file or checkpoint. Each prints
+ * "CMD: FILE: what is wrong" and returns 1 when the key is missing or its
+ * value is not a number in [lo, hi] / not a finite double (written with
+ * "%.17g", read back exactly) / not true or false; 0 otherwise. */
+int meta_get_int(const char *cmd, const rc_safetensors *st, const char *key, int lo, int hi,
+                 int *out);
+int meta_get_double(const char *cmd, const rc_safetensors *st, const char *key, double *out);
+int meta_get_bool(const char *cmd, const rc_safetensors *st, const char *key, int *out);
+
 /* The running state of a training loop. */
 typedef struct trainer {
     const train_opts *o;

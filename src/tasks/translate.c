@@ -511,12 +511,6 @@ done:
     return r;
 }
 
-static int meta_double(const rc_safetensors *st, const char *key, double *out)
-{
-    const char *v = rc_safetensors_meta(st, key);
-    return v && sscanf(v, "%lf", out) == 1 ? 0 : -1;
-}
-
 int cmd_train_translate(int argc, char **argv)
 {
     const char *cmd = "train translate";
@@ -687,12 +681,13 @@ int cmd_train_translate(int argc, char **argv)
     trainer_ok = 1;
     double best_bleu = -1, bad = 0;
     if (ck) {
-        if (trainer_restore(&tr, cmd, ck) || rc_checkpoint_load_params(ck, &m.net->params) ||
-            meta_double(ck, "translate/best_bleu", &best_bleu) ||
-            meta_double(ck, "translate/bad_evals", &bad)) {
+        if (trainer_restore(&tr, cmd, ck) || rc_checkpoint_load_params(ck, &m.net->params)) {
             cli_error(cmd, "%s: %s", o.resume, rc_last_error());
             goto done;
         }
+        if (meta_get_double(cmd, ck, "translate/best_bleu", &best_bleu) ||
+            meta_get_double(cmd, ck, "translate/bad_evals", &bad))
+            goto done;
         rc_safetensors_close(ck);
         ck = NULL;
     }
