@@ -20,7 +20,7 @@ WARN    += -Werror
 endif
 CPPFLAGS += -Iinclude -Isrc -DRC_SOURCE_DIR=\"$(CURDIR)\"
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -fPIC
-LDLIBS  := -lm
+LDLIBS  := -lm -pthread
 
 # ---- BLAS: OpenBLAS through pkg-config, unless BLAS=none ----
 ifneq ($(BLAS),none)

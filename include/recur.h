@@ -116,7 +116,9 @@ void rc_gemm_portable(int trans_a, int trans_b, int M, int N, int K,
                       int ldb, float beta, float *C, int ldc);
 /* "openblas", "portable", ... */
 const char *rc_blas_name(void);
-/* Threads used by the BLAS and the pointwise kernels (0: all cores). */
+/* Threads of recur's own pool, which runs the products and the recurrent
+ * loops on them (0: all cores); OpenBLAS is then held at one thread.
+ * Call it while no op runs. */
 void rc_set_threads(int n);
 int rc_get_threads(void);
 

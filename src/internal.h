@@ -54,6 +54,31 @@ void rc_gemm_pack_b(int trans_b, int K, int N, const float *B, int ldb, float *p
 void rc_gemm_packed(int trans_a, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *packed, float beta, float *C, int ldc);
 
+/* recur's thread pool (pool.c). rc_pool_run(parts, fn, arg) calls
+ * fn(arg, p, n) for p = 0 .. n-1, n = min(parts, the pool's threads), one
+ * part per thread, and returns when all are done; the parts must write
+ * disjoint memory. Inside a part (or while another application thread
+ * holds the pool) the parts run one after the other on the caller.
+ * rc_pool_threads(): the parts a call made here would run at once (1
+ * inside a part). rc_pool_set_size: rc_set_threads's half; not while a
+ * job runs. */
+typedef void (*rc_pool_fn)(void *arg, int part, int parts);
+void rc_pool_run(int parts, rc_pool_fn fn, void *arg);
+int rc_pool_threads(void);
+int rc_pool_size(void);
+void rc_pool_set_size(int n);
+int rc_pool_online_cpus(void);
+/* [lo, hi) of part p of n over [0, len), boundaries on multiples of align
+ * (except len itself). */
+static inline void rc_pool_range(int len, int p, int n, int align, int *lo, int *hi)
+{
+    int units = (len + align - 1) / align;
+    *lo = (int)((long)units * p / n) * align;
+    *hi = p + 1 == n ? len : (int)((long)units * (p + 1) / n) * align;
+    if (*lo > len) *lo = len;
+    if (*hi > len) *hi = len;
+}
+
 /* The gradient buffer of v, allocated zeroed on first use. Only for
  * variables with requires_grad. */
 float *rc_grad_of(rc_tape *t, rc_var *v);

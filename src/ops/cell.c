@@ -100,17 +100,31 @@ static int time_of(const cell_ctx *c, int s, int b)
     return c->reverse ? c->len[b] - 1 - s : s;
 }
 
-/* The next run [*lo, *hi) of rows active at step s, searching from *hi;
- * 0 when there is none. Use: for (lo = hi = 0; next_run(c, s, &lo, &hi);) */
-static int next_run(const cell_ctx *c, int s, int *lo, int *hi)
+/* The next run [*lo, *hi) of rows active at step s, searching from *hi
+ * up to row end; 0 when there is none.
+ * Use: for (lo = hi = r0; next_run(c, s, r1, &lo, &hi);) */
+static int next_run(const cell_ctx *c, int s, int end, int *lo, int *hi)
 {
     int b = *hi;
-    while (b < c->B && c->len[b] <= s) b++;
-    if (b >= c->B) return 0;
+    while (b < end && c->len[b] <= s) b++;
+    if (b >= end) return 0;
     *lo = b;
-    while (b < c->B && c->len[b] > s) b++;
+    while (b < end && c->len[b] > s) b++;
     *hi = b;
     return 1;
+}
+
+/* The threads of a time loop. The rows of a batch are independent
+ * sequences: each of recur's pool threads runs the whole loop on its own
+ * block of rows (its part of every per-step product, the kernels, the
+ * copies), with no hand-over between steps; W_hh and its packed copy are
+ * only read. Each row's numbers are computed as with one thread. Rows
+ * below 4 a thread are not worth a thread; a loop on one thread still
+ * has its per-step products split by rc_gemm. */
+static int loop_parts(const cell_ctx *c)
+{
+    int n = rc_pool_threads(), most = c->B / 4;
+    return n < most ? n : most < 1 ? 1 : most;
 }
 
 /* ------------------------------------------------------------ forward -- */
@@ -206,6 +220,69 @@ static void kernel_forward(cell_ctx *c, int s, int lo, int n, float *g, const fl
     }
 }
 
+/* The time loop of forward on rows [r0, r1). */
+static void forward_rows(cell_ctx *c, int r0, int r1, const float *w_packed, float *hh,
+                         float *y)
+{
+    const int T = c->T, B = c->B, H = c->H, P = c->P, GH = c->G * c->H, n = r1 - r0;
+    const size_t BP = (size_t)B * P, BH = (size_t)B * H;
+    const int proj = c->w_hr != NULL;
+    const float *w_hh = c->w_hh->value.data;
+    for (int s = 0; s < T; s++) {
+        const float *hp = c->hs + s * BP;
+        float *hc = c->hs + (s + 1) * BP;
+        float *g = c->gates + s * (size_t)B * GH;
+        float *ms = proj ? c->ms + s * BH : NULL;
+        int lo, hi;
+        if (s < c->max_len) {
+            /* The GRU's hidden side stays apart: r multiplies its n block. */
+            float *dst = (is_gru(c) ? hh : g) + (size_t)r0 * GH;
+            float beta = is_gru(c) ? 0.0f : 1.0f;
+            if (w_packed)
+                rc_gemm_packed(0, n, GH, P, 1.0f, hp + (size_t)r0 * P, P, w_packed, beta, dst,
+                               GH);
+            else
+                rc_gemm(0, 1, n, GH, P, 1.0f, hp + (size_t)r0 * P, P, w_hh, P, beta, dst, GH);
+            for (lo = hi = r0; next_run(c, s, r1, &lo, &hi);)
+                kernel_forward(c, s, lo, hi - lo, g, hh);
+        }
+        /* Rows not running at this step keep their state. They have no m
+         * (zero, as W_hr's gradient multiplies it); their h is copied after
+         * the projection, which covers all rows. */
+        for (int b = r0; b < r1; b++) {
+            if (s < c->len[b]) continue;
+            if (ms) memset(ms + (size_t)b * H, 0, (size_t)H * sizeof(float));
+            if (is_lstm(c))
+                memcpy(c->cs + (s + 1) * BH + (size_t)b * H, c->cs + s * BH + (size_t)b * H,
+                       (size_t)H * sizeof(float));
+        }
+        if (proj && s < c->max_len)
+            rc_gemm(0, 1, n, P, H, 1.0f, ms + (size_t)r0 * H, H, c->w_hr->value.data, H, 0.0f,
+                    hc + (size_t)r0 * P, P);
+        for (int b = r0; b < r1; b++) {
+            if (s >= c->len[b])
+                memcpy(hc + (size_t)b * P, hp + (size_t)b * P, (size_t)P * sizeof(float));
+            else if (y)
+                memcpy(y + ((size_t)time_of(c, s, b) * B + b) * P, hc + (size_t)b * P,
+                       (size_t)P * sizeof(float));
+        }
+    }
+}
+
+typedef struct {
+    cell_ctx *c;
+    const float *w_packed;
+    float *hh, *y;
+} fwd_job;
+
+static void forward_part(void *arg, int p, int n)
+{
+    fwd_job *j = arg;
+    int r0, r1;
+    rc_pool_range(j->c->B, p, n, 1, &r0, &r1);
+    if (r1 > r0) forward_rows(j->c, r0, r1, j->w_packed, j->hh, j->y);
+}
+
 /* Runs the sequence; y (if has_y), h_n and c_n (LSTM) are written into
  * out. Returns 0 (tape failed) when out of memory. The input's padding
  * (x past a row's length) is never used, but it goes through the input
@@ -260,46 +337,10 @@ static int cell_forward(rc_tape *t, cell_ctx *c, float *out)
 
     /* 2. The time loop. W_hh^T is packed once for all steps. */
     double t0 = clock_now();
-    const float *w_hh = c->w_hh->value.data;
     float *w_packed = packed_weights(t, c, 1);
     if (use_packed(c) && !w_packed) return 0;
-    for (int s = 0; s < T; s++) {
-        const float *hp = c->hs + s * BP;
-        float *hc = c->hs + (s + 1) * BP;
-        float *g = c->gates + s * (size_t)B * GH;
-        float *ms = proj ? c->ms + s * BH : NULL;
-        int lo, hi;
-        if (s < c->max_len) {
-            /* The GRU's hidden side stays apart: r multiplies its n block. */
-            if (w_packed)
-                rc_gemm_packed(0, B, GH, P, 1.0f, hp, P, w_packed, is_gru(c) ? 0.0f : 1.0f,
-                               is_gru(c) ? hh : g, GH);
-            else if (is_gru(c))
-                rc_gemm(0, 1, B, GH, P, 1.0f, hp, P, w_hh, P, 0.0f, hh, GH);
-            else
-                rc_gemm(0, 1, B, GH, P, 1.0f, hp, P, w_hh, P, 1.0f, g, GH);
-            for (lo = hi = 0; next_run(c, s, &lo, &hi);) kernel_forward(c, s, lo, hi - lo, g, hh);
-        }
-        /* Rows not running at this step keep their state. They have no m
-         * (zero, as W_hr's gradient multiplies it); their h is copied after
-         * the projection, which covers all rows. */
-        for (int b = 0; b < B; b++) {
-            if (s < c->len[b]) continue;
-            if (ms) memset(ms + (size_t)b * H, 0, (size_t)H * sizeof(float));
-            if (is_lstm(c))
-                memcpy(c->cs + (s + 1) * BH + (size_t)b * H, c->cs + s * BH + (size_t)b * H,
-                       (size_t)H * sizeof(float));
-        }
-        if (proj && s < c->max_len)
-            rc_gemm(0, 1, B, P, H, 1.0f, ms, H, c->w_hr->value.data, H, 0.0f, hc, P);
-        for (int b = 0; b < B; b++) {
-            if (s >= c->len[b])
-                memcpy(hc + (size_t)b * P, hp + (size_t)b * P, (size_t)P * sizeof(float));
-            else if (y)
-                memcpy(y + ((size_t)time_of(c, s, b) * B + b) * P, hc + (size_t)b * P,
-                       (size_t)P * sizeof(float));
-        }
-    }
+    fwd_job job = {c, w_packed, hh, y};
+    rc_pool_run(loop_parts(c), forward_part, &job);
     loop_seconds += clock_now() - t0;
     memcpy(h_n, c->hs + T * BP, BP * sizeof(float));
     if (is_lstm(c)) memcpy(c_n, c->cs + T * BH, BH * sizeof(float));
@@ -346,6 +387,91 @@ static void kernel_backward(const cell_ctx *c, int s, int lo, int n, const float
     }
 }
 
+/* The time loop of backward on rows [r0, r1), steps in reverse. dh holds
+ * the gradient of the last state, dc (LSTM) of the last cell state; at
+ * the end the state's gradient is in dh if max_len is even, else in
+ * dh_prev. */
+typedef struct {
+    const cell_ctx *c;
+    const float *w_packed, *dy;
+    float *dX, *dHH, *dh, *dh_prev, *dc, *dm, *dhs;
+} bwd_job;
+
+static void backward_rows(const bwd_job *j, int r0, int r1)
+{
+    const cell_ctx *c = j->c;
+    const int T = c->T, B = c->B, H = c->H, P = c->P, GH = c->G * c->H, n = r1 - r0;
+    const size_t BP = (size_t)B * P;
+    const size_t rg = (size_t)r0 * GH, rp = (size_t)r0 * P, rh = (size_t)r0 * H;
+    const int proj = c->w_hr != NULL;
+    const float *w_hh = c->w_hh->value.data, *w_packed = j->w_packed, *dy = j->dy;
+    float *dh = j->dh, *dh_prev = j->dh_prev, *dc = j->dc, *dm = j->dm;
+    for (int s = T - 1; s >= 0; s--) {
+        float *dXs = j->dX + s * (size_t)B * GH, *dHs = j->dHH + s * (size_t)B * GH;
+        float *dhs_s = proj ? j->dhs + s * BP : NULL;
+        int lo, hi;
+        if (s >= c->max_len) { /* nothing happened at this step */
+            memset(dXs + rg, 0, (size_t)n * GH * sizeof(float));
+            if (dHs != dXs) memset(dHs + rg, 0, (size_t)n * GH * sizeof(float));
+            if (dhs_s) memset(dhs_s + rp, 0, (size_t)n * P * sizeof(float));
+            continue;
+        }
+        {
+            /* The gradient of this step's output joins that of the state. */
+            for (int b = r0; b < r1; b++) {
+                int active = s < c->len[b];
+                if (dy && active) {
+                    const float *src = dy + ((size_t)time_of(c, s, b) * B + b) * P;
+                    float *dst = dh + (size_t)b * P;
+                    for (int k = 0; k < P; k++) dst[k] += src[k];
+                }
+                /* dh_prev: inactive rows pass theirs through; on active rows
+                 * only the GRU has a part that skips W_hh (its kernel sets it). */
+                if (!active)
+                    memcpy(dh_prev + (size_t)b * P, dh + (size_t)b * P,
+                           (size_t)P * sizeof(float));
+                else if (!is_gru(c))
+                    memset(dh_prev + (size_t)b * P, 0, (size_t)P * sizeof(float));
+            }
+            /* The gradient of m, the cell's output before the projection. */
+            const float *dmv = dh;
+            if (proj) {
+                for (int b = r0; b < r1; b++) {
+                    float *dst = dhs_s + (size_t)b * P;
+                    if (s < c->len[b]) memcpy(dst, dh + (size_t)b * P, (size_t)P * sizeof(float));
+                    else memset(dst, 0, (size_t)P * sizeof(float));
+                }
+                rc_gemm(0, 0, n, H, P, 1.0f, dhs_s + rp, P, c->w_hr->value.data, H, 0.0f,
+                        dm + rh, H);
+                dmv = dm;
+            }
+            for (lo = hi = r0; next_run(c, s, r1, &lo, &hi);)
+                kernel_backward(c, s, lo, hi - lo, dmv, dh, dc, dh_prev, dXs, dHs);
+            for (int b = r0; b < r1; b++)
+                if (s >= c->len[b]) {
+                    memset(dXs + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
+                    if (dHs != dXs) memset(dHs + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
+                }
+            /* dh_{s} += dpre[s] W_hh (not needed past h0 unless h0 wants it). */
+            if (w_packed && (s > 0 || rc_needs_grad(c->h0)))
+                rc_gemm_packed(0, n, P, GH, 1.0f, dHs + rg, GH, w_packed, 1.0f, dh_prev + rp, P);
+            else if (s > 0 || rc_needs_grad(c->h0))
+                rc_gemm(0, 0, n, P, GH, 1.0f, dHs + rg, GH, w_hh, P, 1.0f, dh_prev + rp, P);
+        }
+        float *tmp = dh;
+        dh = dh_prev;
+        dh_prev = tmp;
+    }
+}
+
+static void backward_part(void *arg, int p, int n)
+{
+    const bwd_job *j = arg;
+    int r0, r1;
+    rc_pool_range(j->c->B, p, n, 1, &r0, &r1);
+    if (r1 > r0) backward_rows(j, r0, r1);
+}
+
 static void cell_backward(rc_tape *t, rc_var *out)
 {
     cell_ctx *c = out->ctx;
@@ -370,62 +496,13 @@ static void cell_backward(rc_tape *t, rc_var *out)
     if (dc) memcpy(dc, dc_n, BH * sizeof(float));
 
     double t0 = clock_now();
-    const float *w_hh = c->w_hh->value.data;
     float *w_packed = packed_weights(t, c, 0);
     if (use_packed(c) && !w_packed) return;
-    for (int s = T - 1; s >= 0; s--) {
-        float *dXs = dX + s * (size_t)B * GH, *dHs = dHH + s * (size_t)B * GH;
-        float *dhs_s = proj ? dhs + s * BP : NULL;
-        int lo, hi;
-        if (s >= c->max_len) { /* nothing happened at this step */
-            memset(dXs, 0, (size_t)B * GH * sizeof(float));
-            if (dHs != dXs) memset(dHs, 0, (size_t)B * GH * sizeof(float));
-            if (dhs_s) memset(dhs_s, 0, BP * sizeof(float));
-            continue;
-        }
-        /* The gradient of this step's output joins that of the state. */
-        for (int b = 0; b < B; b++) {
-            int active = s < c->len[b];
-            if (dy && active) {
-                const float *src = dy + ((size_t)time_of(c, s, b) * B + b) * P;
-                float *dst = dh + (size_t)b * P;
-                for (int j = 0; j < P; j++) dst[j] += src[j];
-            }
-            /* dh_prev: inactive rows pass theirs through; on active rows
-             * only the GRU has a part that skips W_hh (its kernel sets it). */
-            if (!active)
-                memcpy(dh_prev + (size_t)b * P, dh + (size_t)b * P, (size_t)P * sizeof(float));
-            else if (!is_gru(c))
-                memset(dh_prev + (size_t)b * P, 0, (size_t)P * sizeof(float));
-        }
-        /* The gradient of m, the cell's output before the projection. */
-        const float *dmv = dh;
-        if (proj) {
-            for (int b = 0; b < B; b++) {
-                float *dst = dhs_s + (size_t)b * P;
-                if (s < c->len[b]) memcpy(dst, dh + (size_t)b * P, (size_t)P * sizeof(float));
-                else memset(dst, 0, (size_t)P * sizeof(float));
-            }
-            rc_gemm(0, 0, B, H, P, 1.0f, dhs_s, P, c->w_hr->value.data, H, 0.0f, dm, H);
-            dmv = dm;
-        }
-        for (lo = hi = 0; next_run(c, s, &lo, &hi);)
-            kernel_backward(c, s, lo, hi - lo, dmv, dh, dc, dh_prev, dXs, dHs);
-        for (int b = 0; b < B; b++)
-            if (s >= c->len[b]) {
-                memset(dXs + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
-                if (dHs != dXs) memset(dHs + (size_t)b * GH, 0, (size_t)GH * sizeof(float));
-            }
-        /* dh_{s} += dpre[s] W_hh (not needed past h0 unless h0 wants it). */
-        if (w_packed && (s > 0 || rc_needs_grad(c->h0)))
-            rc_gemm_packed(0, B, P, GH, 1.0f, dHs, GH, w_packed, 1.0f, dh_prev, P);
-        else if (s > 0 || rc_needs_grad(c->h0))
-            rc_gemm(0, 0, B, P, GH, 1.0f, dHs, GH, w_hh, P, 1.0f, dh_prev, P);
-        float *tmp = dh;
-        dh = dh_prev;
-        dh_prev = tmp;
-    }
-
+    bwd_job job = {c, w_packed, dy, dX, dHH, dh, dh_prev, dc, dm, dhs};
+    rc_pool_run(loop_parts(c), backward_part, &job);
+    /* Every part swapped dh and dh_prev once a step that ran (those below
+     * max_len): the state's gradient is where the last of them left it. */
+    if (c->max_len % 2) dh = dh_prev;
     loop_seconds += clock_now() - t0;
 
     /* The weights, biases and input: one product (or sum) each. */
