@@ -206,7 +206,13 @@ void rc_pool_run(int parts, rc_pool_fn fn, void *arg)
 {
     if (parts < 1) return;
     if (parts > P.size) parts = P.size;
-    /* Inside a part, alone, or the pool taken by another thread: here. */
+    /* One part: run it here, the pool free for what it calls (a time loop
+     * on one thread still splits its products). */
+    if (parts == 1 && !in_part) {
+        fn(arg, 0, 1);
+        return;
+    }
+    /* Inside a part, or the pool taken by another thread: all parts here. */
     if (parts == 1 || in_part || pthread_mutex_trylock(&P.busy) != 0) {
         int was = in_part;
         in_part = 1;

@@ -79,6 +79,7 @@ typedef struct cell_ctx {
     int T, B, I, H, P, G;
     int reverse, has_y;
     int max_len;       /* no row is active at steps >= max_len */
+    int keep;          /* backward will run: keep every step (else inference, below) */
     int32_t *len;      /* [B] steps of each row (0: a masked row of the step op) */
     rc_var *x, *h0, *c0, *w_ih, *w_hh, *b_ih, *b_hh, *w_hr;
     const float *xs;   /* [T*B x I] the input in step order (x itself unless reverse) */
@@ -88,7 +89,20 @@ typedef struct cell_ctx {
     float *ms;         /* LSTM with projection [T*B x H]: o*tanh(c), 0 on inactive rows */
     float *hn;         /* GRU [T*B x H]: W_hn h + b_hn */
     float *b_hn;       /* GRU [H]: b_hn, or zeros */
+    float *bias;       /* [GH] what input_bias gives (NULL: none); inference only */
+    const float *w_ih_packed; /* inference: W_ih^T packed, for the per-step projection */
 } cell_ctx;
+
+/* Inference (no backward, keep 0): nothing of a step is needed after the
+ * next one, so the arrays above hold one step (gates, ms, hn) or two
+ * states used in turns (hs, cs) instead of all of them, and each step
+ * does its own input projection (x_s W_ih^T, W_ih packed once) just
+ * before its hidden product, rather than one product for all steps into
+ * a [T*B x GH] array that the loop then reads back: less memory, and
+ * what a step writes is still in cache when it is read. Where step s's
+ * arrays and states s and s+1 are: */
+static size_t step_slot(const cell_ctx *c, int s) { return c->keep ? (size_t)s : 0; }
+static size_t state_slot(const cell_ctx *c, int s) { return c->keep ? (size_t)s : (size_t)(s & 1); }
 
 static int is_lstm(const cell_ctx *c) { return c->kind == RC_CELL_LSTM; }
 static int is_gru(const cell_ctx *c) { return c->kind == RC_CELL_GRU; }
@@ -202,19 +216,20 @@ static void kernel_forward(cell_ctx *c, int s, int lo, int n, float *g, const fl
     const int H = c->H, GH = c->G * c->H, P = c->P;
     const size_t BP = (size_t)c->B * P, BH = (size_t)c->B * H;
     const size_t rg = (size_t)lo * GH, rh = (size_t)lo * H, rp = (size_t)lo * P;
-    const float *hp = c->hs + s * BP;
-    float *hc = c->hs + (s + 1) * BP;
+    const size_t s0 = state_slot(c, s), s1 = state_slot(c, s + 1), st = step_slot(c, s);
+    const float *hp = c->hs + s0 * BP;
+    float *hc = c->hs + s1 * BP;
     switch (c->kind) {
     case RC_CELL_RNN_TANH:
     case RC_CELL_RNN_RELU:
         rc_rnn_step_forward(n, H, is_relu(c), g + rg, hc + rp);
         break;
     case RC_CELL_LSTM: /* m is h itself, or goes through W_hr afterwards */
-        rc_lstm_step_forward(n, H, g + rg, c->cs + s * BH + rh, c->cs + (s + 1) * BH + rh,
-                             c->w_hr ? c->ms + s * BH + rh : hc + rp);
+        rc_lstm_step_forward(n, H, g + rg, c->cs + s0 * BH + rh, c->cs + s1 * BH + rh,
+                             c->w_hr ? c->ms + st * BH + rh : hc + rp);
         break;
     case RC_CELL_GRU:
-        rc_gru_step_forward(n, H, g + rg, hh + rg, c->b_hn, hp + rp, c->hn + s * BH + rh,
+        rc_gru_step_forward(n, H, g + rg, hh + rg, c->b_hn, hp + rp, c->hn + st * BH + rh,
                             hc + rp);
         break;
     }
@@ -229,11 +244,25 @@ static void forward_rows(cell_ctx *c, int r0, int r1, const float *w_packed, flo
     const int proj = c->w_hr != NULL;
     const float *w_hh = c->w_hh->value.data;
     for (int s = 0; s < T; s++) {
-        const float *hp = c->hs + s * BP;
-        float *hc = c->hs + (s + 1) * BP;
-        float *g = c->gates + s * (size_t)B * GH;
-        float *ms = proj ? c->ms + s * BH : NULL;
+        const size_t s0 = state_slot(c, s), s1 = state_slot(c, s + 1), st = step_slot(c, s);
+        const float *hp = c->hs + s0 * BP;
+        float *hc = c->hs + s1 * BP;
+        float *g = c->gates + st * (size_t)B * GH;
+        float *ms = proj ? c->ms + st * BH : NULL;
         int lo, hi;
+        if (!c->keep && s < c->max_len) { /* inference: this step's input projection */
+            float *gr = g + (size_t)r0 * GH;
+            const float *xr = c->xs + ((size_t)s * B + r0) * c->I;
+            if (c->bias)
+                for (int b = 0; b < n; b++)
+                    memcpy(gr + (size_t)b * GH, c->bias, (size_t)GH * sizeof(float));
+            float beta = c->bias ? 1.0f : 0.0f;
+            if (c->w_ih_packed)
+                rc_gemm_packed(0, n, GH, c->I, 1.0f, xr, c->I, c->w_ih_packed, beta, gr, GH);
+            else
+                rc_gemm(0, 1, n, GH, c->I, 1.0f, xr, c->I, c->w_ih->value.data, c->I, beta, gr,
+                        GH);
+        }
         if (s < c->max_len) {
             /* The GRU's hidden side stays apart: r multiplies its n block. */
             float *dst = (is_gru(c) ? hh : g) + (size_t)r0 * GH;
@@ -253,7 +282,7 @@ static void forward_rows(cell_ctx *c, int r0, int r1, const float *w_packed, flo
             if (s < c->len[b]) continue;
             if (ms) memset(ms + (size_t)b * H, 0, (size_t)H * sizeof(float));
             if (is_lstm(c))
-                memcpy(c->cs + (s + 1) * BH + (size_t)b * H, c->cs + s * BH + (size_t)b * H,
+                memcpy(c->cs + s1 * BH + (size_t)b * H, c->cs + s0 * BH + (size_t)b * H,
                        (size_t)H * sizeof(float));
         }
         if (proj && s < c->max_len)
@@ -295,17 +324,20 @@ static int cell_forward(rc_tape *t, cell_ctx *c, float *out)
     float *y = c->has_y ? out : NULL;
     float *h_n = out + (c->has_y ? TB * P : 0), *c_n = h_n + BP;
 
-    c->gates = rc_tape_alloc(t, TB * GH * sizeof(float));
-    c->hs = rc_tape_alloc(t, (TB + B) * P * sizeof(float));
+    /* Rows of the per-step arrays and of the states (inference: one step,
+     * two states). */
+    const size_t steps = c->keep ? TB : (size_t)B, states = c->keep ? TB + B : 2 * (size_t)B;
+    c->gates = rc_tape_alloc(t, steps * GH * sizeof(float));
+    c->hs = rc_tape_alloc(t, states * P * sizeof(float));
     if (!c->gates || !c->hs) return 0;
     float *hh = NULL;
     if (is_lstm(c)) {
-        c->cs = rc_tape_alloc(t, (TB + B) * H * sizeof(float));
+        c->cs = rc_tape_alloc(t, states * H * sizeof(float));
         if (!c->cs) return 0;
-        if (proj && !(c->ms = rc_tape_alloc(t, TB * H * sizeof(float)))) return 0;
+        if (proj && !(c->ms = rc_tape_alloc(t, steps * H * sizeof(float)))) return 0;
     }
     if (is_gru(c)) {
-        c->hn = rc_tape_alloc(t, TB * H * sizeof(float));
+        c->hn = rc_tape_alloc(t, steps * H * sizeof(float));
         c->b_hn = rc_tape_alloc(t, (size_t)H * sizeof(float));
         hh = rc_tape_alloc(t, (size_t)B * GH * sizeof(float));
         if (!c->hn || !c->b_hn || !hh) return 0;
@@ -316,13 +348,25 @@ static int cell_forward(rc_tape *t, cell_ctx *c, float *out)
     c->xs = c->reverse ? gather_reversed(t, c) : c->x->value.data;
     if (!c->xs) return 0;
 
-    /* 1. The input projection of every step: one multiply. */
+    /* 1. The input projection of every step: one multiply (inference: in
+     * the loop, step by step, with W_ih packed once when W_hh is). */
     float *bias = input_bias(t, c);
     if ((c->b_ih || c->b_hh) && !bias) return 0;
-    if (bias)
-        for (size_t r = 0; r < TB; r++) memcpy(c->gates + r * GH, bias, (size_t)GH * sizeof(float));
-    rc_gemm(0, 1, (int)TB, GH, I, 1.0f, c->xs, I, c->w_ih->value.data, I, bias ? 1.0f : 0.0f,
-            c->gates, GH);
+    if (c->keep) {
+        if (bias)
+            for (size_t r = 0; r < TB; r++)
+                memcpy(c->gates + r * GH, bias, (size_t)GH * sizeof(float));
+        rc_gemm(0, 1, (int)TB, GH, I, 1.0f, c->xs, I, c->w_ih->value.data, I,
+                bias ? 1.0f : 0.0f, c->gates, GH);
+    } else {
+        c->bias = bias;
+        if (use_packed(c)) {
+            float *w = rc_tape_alloc(t, rc_gemm_packed_floats(I, GH) * sizeof(float));
+            if (!w) return 0;
+            rc_gemm_pack_b(1, I, GH, c->w_ih->value.data, I, w);
+            c->w_ih_packed = w;
+        }
+    }
 
     if (c->h0) memcpy(c->hs, c->h0->value.data, BP * sizeof(float));
     else memset(c->hs, 0, BP * sizeof(float));
@@ -342,8 +386,8 @@ static int cell_forward(rc_tape *t, cell_ctx *c, float *out)
     fwd_job job = {c, w_packed, hh, y};
     rc_pool_run(loop_parts(c), forward_part, &job);
     loop_seconds += clock_now() - t0;
-    memcpy(h_n, c->hs + T * BP, BP * sizeof(float));
-    if (is_lstm(c)) memcpy(c_n, c->cs + T * BH, BH * sizeof(float));
+    memcpy(h_n, c->hs + state_slot(c, T) * BP, BP * sizeof(float));
+    if (is_lstm(c)) memcpy(c_n, c->cs + state_slot(c, T) * BH, BH * sizeof(float));
     return 1;
 }
 
@@ -692,6 +736,7 @@ static rc_var *cell_node(rc_tape *t, const rc_op *op, cell_ctx *proto)
     cell_ctx *c = v ? rc_tape_alloc(t, sizeof *c) : NULL;
     if (!c) return NULL;
     *c = *proto;
+    c->keep = v->requires_grad;
     v->ctx = c;
     if (!cell_forward(t, c, v->value.data)) return NULL;
     return v;
