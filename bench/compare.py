@@ -19,9 +19,13 @@ workload (i) (LSTM, training) in turns and keeps the fastest: recur with
 1 or 2 threads (rc_set_threads); PyTorch with torch.set_num_threads x
 OPENBLAS_NUM_THREADS of 1x1, 1x2 and 2x1 (2x2 would put 4 threads on 2
 cores). --recur-threads / --torch-threads T:B fix them instead.
+--threads-each picks them per workload instead (one run of each candidate
+before its rounds; the choice is printed at the end of its line, recur /
+PyTorch). recur's threads are its own pool's (OpenBLAS at one thread).
 
 usage: compare.py [--recur BIN] [--ceiling BIN] [--rounds N] [--seconds S]
                   [--only REGEX] [--recur-threads N] [--torch-threads T:B]
+                  [--threads-each]
 """
 import argparse
 import json
@@ -78,6 +82,13 @@ class Sides:
         return run_json([self.a.ceiling, "--ceiling", *args, "--threads", str(threads)])
 
 
+def pick(fixed, cands, run):
+    """The candidate with the most tokens/s in one run each (or the fixed one)."""
+    if fixed:
+        return int(fixed) if ":" not in fixed else tuple(int(v) for v in fixed.split(":"))
+    return max(cands, key=lambda c: run(c)["tokens_per_s"])
+
+
 def calibrate(s, a):
     """The fastest thread setting of each side on (i) LSTM training."""
     args = dict(workloads())["i lstm train"]
@@ -109,6 +120,9 @@ def main():
     ap.add_argument("--only", default="", help="a regular expression: the workloads it finds")
     ap.add_argument("--recur-threads", default="")
     ap.add_argument("--torch-threads", default="")
+    ap.add_argument("--threads-each", action="store_true",
+                    help="pick each side's threads per workload (one run of each candidate, "
+                         "before the rounds) instead of once on (i) LSTM training")
     a = ap.parse_args()
     if a.ceiling and not os.path.exists(a.ceiling):
         print(f"# no {a.ceiling} (a bench_rnn built with OpenBLAS): no ceiling")
@@ -116,7 +130,7 @@ def main():
     s = Sides(a)
     started = time.time()
     load0 = os.getloadavg()
-    rt, tt = calibrate(s, a)
+    rt0, tt0 = rt, tt = calibrate(s, a)
     print(f"# recur: {a.recur} ({s.recur(['--mode', 'infer', '--input', '1', '--hidden', '1', '--batch', '1', '--steps', '1', '--seconds', '0'], rt)['blas']}), "
           f"threads {rt}; PyTorch: torch.set_num_threads({tt[0]}) x OPENBLAS_NUM_THREADS={tt[1]}; "
           f"{a.rounds} rounds of about {a.seconds} s per side", flush=True)
@@ -130,6 +144,10 @@ def main():
         if a.only and not re.search(a.only, name):
             continue
         R, P, C, ratios, cpu_ratios, fracs, loops = [], [], [], [], [], [], []
+        rt, tt = rt0, tt0
+        if a.threads_each:
+            rt = pick(a.recur_threads, [1, 2], lambda c: s.recur(args, c))
+            tt = pick(a.torch_threads, [(1, 1), (1, 2), (2, 1)], lambda c: s.torch(args, c))
         for k in range(a.rounds):
             order = ("recur", "torch") if k % 2 == 0 else ("torch", "recur")
             got = {}
@@ -162,13 +180,15 @@ def main():
             "torch_mb": max(p["maxrss_kb"] for p in P) / 1024,
             "torch_import_mb": max(p["base_rss_kb"] for p in P) / 1024,
         }
+        rec["threads"] = f"{rt} / {tt[0]}x{tt[1]}"
         rows.append(rec)
         cg = f"{rec['ceiling_gflops']:9.1f}" if C else f"{'-':>9}"
         fr = f"{rec['fraction']:6.2f}" if fracs else f"{'-':>6}"
         print(f"{name:<18}{rec['recur_tps']:12.0f}{rec['torch_tps']:12.0f}{rec['ratio']:7.2f}"
               f"{'(%.2f-%.2f)' % (rec['ratio_min'], rec['ratio_max']):>13}"
               f"{rec['cpu_ratio']:10.2f}{rec['gflops']:9.1f}"
-              f"{cg}{fr}{rec['recur_mb']:10.0f}{rec['torch_mb']:10.0f}", flush=True)
+              f"{cg}{fr}{rec['recur_mb']:10.0f}{rec['torch_mb']:10.0f}"
+              + (f"  {rec['threads']}" if a.threads_each else ""), flush=True)
     print("-" * len(head))
     for r in rows:
         if r["loop_fraction"] is not None and r["workload"].startswith("ii "):

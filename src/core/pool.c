@@ -160,9 +160,22 @@ static void stop_workers(void)
     atomic_store(&P.quit, 0);
 }
 
+/* A child of fork() has none of its parent's threads: it starts its own
+ * when it needs them. */
+static void forget_workers_in_child(void)
+{
+    P.n_workers = 0;
+    pthread_mutex_init(&P.busy, NULL);
+    pthread_mutex_init(&P.mu, NULL);
+    atomic_store(&P.sleepers, 0);
+    atomic_store(&P.caller_asleep, 0);
+}
+
 /* Starts size-1 workers (fewer if the system refuses more). With busy held. */
 static void start_workers(void)
 {
+    static int atfork_set;
+    if (!atfork_set) atfork_set = pthread_atfork(NULL, NULL, forget_workers_in_child) == 0;
     P.start_gen = atomic_load(&P.gen);
     int want = P.size - 1;
     while (P.n_workers < want &&

@@ -24,6 +24,10 @@
  * forward. The step op is the same machinery with T = 1, len[b] = 0 for a
  * masked row, and no y.
  *
+ * Threads: each thread of recur's pool runs the whole time loop on its
+ * own block of batch rows (loop_parts); inference (no backward) keeps
+ * only one step (step_slot, state_slot). docs/performance.md, "Threads".
+ *
  * One node holds all outputs back to back (y [T x B x P], h_n [B x P],
  * c_n [B x H]); they are returned as rc_view's of it, so their gradients
  * meet in the node's gradient, where backward reads them. */
@@ -184,9 +188,10 @@ static const float *gather_reversed(rc_tape *t, const cell_ctx *c)
  * micro-kernel, it is not packed again at every step, as a BLAS call
  * would (about a sixth of an LSTM step at batch 32, hidden 256). Worth it
  * when there are steps to share it and rows to fill the tiles; a batch of
- * one is a matrix-vector product, which reads W_hh as it is. The packed
- * product runs on one thread: when the BLAS has more, it keeps the
- * per-step product (docs/performance.md). */
+ * one is a matrix-vector product, which reads W_hh as it is. Used when
+ * the BLAS runs one thread (as after rc_set_threads: recur's pool threads
+ * then each multiply their rows); when OpenBLAS runs several threads of
+ * its own, the per-step product is kept (docs/performance.md). */
 static int packed_off;
 static int use_packed(const cell_ctx *c)
 {
@@ -393,13 +398,36 @@ static int cell_forward(rc_tape *t, cell_ctx *c, float *out)
 
 /* ----------------------------------------------------------- backward -- */
 
-/* acc[j] += sum over rows of d[r][j]: a bias gradient. */
-static void add_column_sums(float *acc, const float *d, size_t rows, int cols)
+/* acc[j] += sum over rows of d[r][j], and the same into acc2 (when not
+ * NULL) in the same pass: the bias gradients, b_ih's and b_hh's from one
+ * array but for the GRU. Split by columns over the pool; each column is
+ * summed in row order whatever the split. */
+typedef struct {
+    float *acc, *acc2;
+    const float *d;
+    size_t rows;
+    int cols;
+} colsum_job;
+
+static void column_sums_part(void *arg, int p, int n)
 {
-    for (size_t r = 0; r < rows; r++) {
-        const float *dr = d + r * cols;
-        for (int j = 0; j < cols; j++) acc[j] += dr[j];
+    const colsum_job *j = arg;
+    int lo, hi;
+    rc_pool_range(j->cols, p, n, 16, &lo, &hi);
+    for (size_t r = 0; r < j->rows; r++) {
+        const float *dr = j->d + r * (size_t)j->cols;
+        for (int k = lo; k < hi; k++) j->acc[k] += dr[k];
+        if (j->acc2)
+            for (int k = lo; k < hi; k++) j->acc2[k] += dr[k];
     }
+}
+
+static void add_column_sums(float *acc, float *acc2, const float *d, size_t rows, int cols)
+{
+    colsum_job j = {acc, acc2, d, rows, cols};
+    int parts = rows * (size_t)cols >= ((size_t)1 << 16) ? rc_pool_threads() : 1;
+    if (parts > cols / 32) parts = cols / 32 < 1 ? 1 : cols / 32;
+    rc_pool_run(parts, column_sums_part, &j);
 }
 
 /* The cell's backward kernel on rows [lo, lo+n) of step s: from dm (the
@@ -555,20 +583,19 @@ static void cell_backward(rc_tape *t, rc_var *out)
         if (!d) return;
         rc_gemm(1, 0, GH, I, (int)TB, 1.0f, dX, GH, c->xs, I, 1.0f, d, I);
     }
-    if (rc_needs_grad(c->b_ih)) {
-        float *d = rc_grad_of(t, c->b_ih);
-        if (!d) return;
-        add_column_sums(d, dX, TB, GH);
+    float *db_ih = NULL, *db_hh = NULL;
+    if (rc_needs_grad(c->b_ih) && !(db_ih = rc_grad_of(t, c->b_ih))) return;
+    if (rc_needs_grad(c->b_hh) && !(db_hh = rc_grad_of(t, c->b_hh))) return;
+    if (dHH == dX && db_ih && db_hh) {
+        add_column_sums(db_ih, db_hh, dX, TB, GH);
+    } else {
+        if (db_ih) add_column_sums(db_ih, NULL, dX, TB, GH);
+        if (db_hh) add_column_sums(db_hh, NULL, dHH, TB, GH);
     }
     if (rc_needs_grad(c->w_hh)) {
         float *d = rc_grad_of(t, c->w_hh);
         if (!d) return;
         rc_gemm(1, 0, GH, P, (int)TB, 1.0f, dHH, GH, c->hs, P, 1.0f, d, P);
-    }
-    if (rc_needs_grad(c->b_hh)) {
-        float *d = rc_grad_of(t, c->b_hh);
-        if (!d) return;
-        add_column_sums(d, dHH, TB, GH);
     }
     if (proj && rc_needs_grad(c->w_hr)) {
         float *d = rc_grad_of(t, c->w_hr);
