@@ -315,6 +315,53 @@ static void test_cells_threaded(void **state)
     }
 }
 
+/* ---------------------------------------------------------------- CLI -- */
+
+/* --threads drives the pool: a small language model trained with 1 and
+ * with 2 threads logs the same losses (to the printed digits, or within
+ * 1e-4 where OpenBLAS's block edges differ), and samples the same text. */
+static void test_cli_threads(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_make("threads");
+    assert_non_null(dir);
+    FILE *f = fopen(test_path(dir, "text.txt"), "w");
+    assert_non_null(f);
+    for (int i = 0; i < 400; i++)
+        fprintf(f, "%s %s.\n", i % 3 ? "the cat" : "a dog", i % 5 ? "sleeps" : "runs far");
+    fclose(f);
+    char err[4096];
+    static char a[40][32], b[40][32];
+    for (int th = 1; th <= 2; th++) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd,
+                 "train lm --data text.txt --hidden 64 --embed 16 --layers 2 --batch 16 "
+                 "--bptt 24 --steps 40 --eval-every 1000 --quiet --threads %d --out m%d.model "
+                 "--log m%d.csv", th, th, th);
+        if (test_run_recur(dir, cmd, err, sizeof err)) fail_msg("%s: %s", cmd, err);
+    }
+    assert_int_equal(test_read_losses(dir, "m1.csv", a, 40), 40);
+    assert_int_equal(test_read_losses(dir, "m2.csv", b, 40), 40);
+    for (int i = 0; i < 40; i++) {
+        double x = atof(a[i]), y = atof(b[i]);
+        if (strcmp(a[i], b[i]) && !(x - y < 1e-4 * x && y - x < 1e-4 * x))
+            fail_msg("step %d: loss %s with 1 thread, %s with 2", i + 1, a[i], b[i]);
+    }
+    char *s1 = NULL, *s2 = NULL;
+    assert_int_equal(test_run_recur(dir, "sample m1.model --length 120 --seed 3 --threads 1", err,
+                                    sizeof err), 0);
+    s1 = test_slurp(dir, "out.txt");
+    assert_int_equal(test_run_recur(dir, "sample m1.model --length 120 --seed 3 --threads 2", err,
+                                    sizeof err), 0);
+    s2 = test_slurp(dir, "out.txt");
+    assert_non_null(s1);
+    assert_non_null(s2);
+    assert_string_equal(s1, s2);
+    free(s1);
+    free(s2);
+    assert_int_equal(test_tmpdir_remove(dir), 0);
+}
+
 TEST_GROUP(threads_group, "threads", cmocka_unit_test(test_pool_runs_every_part),
            cmocka_unit_test(test_pool_range), cmocka_unit_test(test_gemm_split),
-           cmocka_unit_test(test_cells_threaded));
+           cmocka_unit_test(test_cells_threaded), cmocka_unit_test(test_cli_threads));
