@@ -156,7 +156,7 @@ static void test_evaluate_matches_piece_by_piece(void **state)
     r.n_steps[3] = 1;
     const rc_cell_kind cells[3] = {RC_CELL_RNN_TANH, RC_CELL_LSTM, RC_CELL_GRU};
     for (int c = 0; c < 3; c++) {
-        mu_config cfg = {cells[c], 12, c == 1 ? 2 : 1, 0.0f, 1};
+        mu_config cfg = {cells[c], 12, c == 1 ? 2 : 1, 0.0f, 1, 0.0f};
         mu_model m;
         assert_int_equal(mu_model_init(&m, &cfg, 40 + (uint64_t)c), 0);
         size_t want_frames, frames;
@@ -173,6 +173,50 @@ static void test_evaluate_matches_piece_by_piece(void **state)
         assert_true(want > 40 && want < 80);
         mu_model_free(&m);
     }
+    rc_pianorolls_free(&r);
+}
+
+/* --input-dropout hides input keys in training only: no rng (evaluation)
+ * gives the loss of the same weights without it; with one the loss moves,
+ * and the batch's frames are left as they were. */
+static void test_input_dropout(void **state)
+{
+    (void)state;
+    rc_pianorolls r;
+    assert_int_equal(rc_pianoroll_read(test_path(dir, "chords.json"), "train", &r), RC_OK);
+    mu_batch b = {0};
+    int ids[3] = {0, 1, 2};
+    assert_int_equal(mu_batch_fill(&b, &r, ids, 3), 0);
+    size_t n = (size_t)b.T * (size_t)b.B * K;
+    float *x0 = malloc(n * sizeof *x0);
+    assert_non_null(x0);
+    memcpy(x0, b.x, n * sizeof *x0);
+    mu_config plain = {RC_CELL_LSTM, 12, 1, 0.0f, 1, 0.0f}, hidden = plain;
+    hidden.input_dropout = 0.5f;
+    mu_model a, m;
+    assert_int_equal(mu_model_init(&a, &plain, 7), 0);
+    assert_int_equal(mu_model_init(&m, &hidden, 7), 0);
+    rc_tape *t = rc_tape_new();
+    rc_var *l = mu_batch_loss(t, &a, &b, NULL);
+    assert_non_null(l);
+    float want = l->value.data[0];
+    rc_tape_reset(t);
+    l = mu_batch_loss(t, &m, &b, NULL);
+    assert_non_null(l);
+    assert_true(l->value.data[0] == want);
+    rc_rng drop;
+    rc_rng_init(&drop, 3);
+    rc_tape_reset(t);
+    l = mu_batch_loss(t, &m, &b, &drop);
+    assert_non_null(l);
+    if (!(fabsf(l->value.data[0] - want) > 1e-3f))
+        fail_msg("input dropout left the loss at %g", (double)want);
+    assert_memory_equal(b.x, x0, n * sizeof *x0);
+    rc_tape_free(t);
+    mu_model_free(&a);
+    mu_model_free(&m);
+    mu_batch_free(&b);
+    free(x0);
     rc_pianorolls_free(&r);
 }
 
@@ -218,11 +262,11 @@ static void test_train_eval_resume(void **state)
     assert_int_equal(access(test_path(dir, "gru.model.loss.png"), R_OK), 0);
 
     /* 16 steps straight, or 8 then --resume to 16: the same losses */
-    if (test_run_recur(dir, TRAIN "--cell lstm --dropout 0.2 --steps 16 --eval-every 4 "
-                                  "--out a.model --log a.csv", err, sizeof err))
+    if (test_run_recur(dir, TRAIN "--cell lstm --dropout 0.2 --input-dropout 0.2 --steps 16 "
+                                  "--eval-every 4 --out a.model --log a.csv", err, sizeof err))
         fail_msg("%s", err);
-    if (test_run_recur(dir, TRAIN "--cell lstm --dropout 0.2 --steps 8 --eval-every 4 "
-                                  "--out b.model --log b.csv", err, sizeof err))
+    if (test_run_recur(dir, TRAIN "--cell lstm --dropout 0.2 --input-dropout 0.2 --steps 8 "
+                                  "--eval-every 4 --out b.model --log b.csv", err, sizeof err))
         fail_msg("%s", err);
     if (test_run_recur(dir, "train music --resume b.model.ckpt --steps 16 --quiet", err,
                        sizeof err))
@@ -363,6 +407,8 @@ static void test_errors(void **state)
                           "recur train music: ", "no training piece has 2 steps");
     test_expect_cli_error(dir, TRAIN "--steps 2 --bidirectional --out x.model",
                           "recur train music: ", "--bidirectional");
+    test_expect_cli_error(dir, TRAIN "--steps 2 --input-dropout 1 --out x.model",
+                          "recur train music: ", "--input-dropout");
     test_expect_cli_error(dir, TRAIN "--steps 2 --steps-per-beat 0 --out x.model",
                           "recur train music: ", "--steps-per-beat");
 
@@ -462,6 +508,7 @@ static void test_compose_wav(void **state)
 
 TEST_GROUP(music, "music", cmocka_unit_test(test_batch_fill),
            cmocka_unit_test_setup_teardown(test_evaluate_matches_piece_by_piece, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_input_dropout, setup, teardown),
            cmocka_unit_test_setup_teardown(test_train_eval_resume, setup, teardown),
            cmocka_unit_test_setup_teardown(test_compose, setup, teardown),
            cmocka_unit_test_setup_teardown(test_errors, setup, teardown),

@@ -5,6 +5,8 @@
  * its own probability (independent sigmoids, a multi-label output):
  *
  *   h_t = cell(x_t, h_{t-1})                   (RNN, LSTM or GRU, stacked)
+ *         (in training x_t may go through dropout first, --input-dropout:
+ *          each sounding key of the input is hidden with probability q)
  *   p_{t+1,k} = s(W dropout(h_t) + b)_k         k = 1..88
  *
  * and is trained on the Bernoulli negative log-likelihood of the frames,
@@ -87,6 +89,7 @@ static void model_meta(const mu_model *m, meta_list *ml)
     meta_addf(ml, "hidden", "%.9g", c->hidden);
     meta_addf(ml, "layers", "%.9g", c->layers);
     meta_addf(ml, "dropout", "%.9g", c->dropout);
+    if (c->input_dropout > 0) meta_addf(ml, "input_dropout", "%.9g", c->input_dropout);
     meta_addf(ml, "keys", "%.9g", K);
     meta_addf(ml, "lowest_note", "%.9g", RC_PIANO_LOW);
     meta_addf(ml, "steps_per_beat", "%.9g", c->steps_per_beat);
@@ -181,6 +184,10 @@ rc_var *mu_batch_loss(rc_tape *t, mu_model *m, const mu_batch *b, rc_rng *drop)
 {
     int xs[3] = {b->T, b->B, K};
     rc_var *x = rc_input(t, 3, xs, b->x), *y, *hn, *cn = NULL;
+    /* Hiding some of the keys that sound makes the model lean less on
+     * copying the current frame (inverted dropout: the kept keys are scaled
+     * by 1 / (1 - q), so the input has the same mean as at test time). */
+    if (x && m->cfg.input_dropout > 0 && drop) x = rc_dropout(t, x, m->cfg.input_dropout, drop);
     if (!x || rc_rnn_forward(t, m->rnn, x, b->lengths, NULL, NULL, &y, &hn, &cn) != RC_OK)
         return NULL;
     if (m->cfg.dropout > 0 && drop) y = rc_dropout(t, y, m->cfg.dropout, drop);
@@ -411,6 +418,7 @@ int cmd_train_music(int argc, char **argv)
     o.clip = 1.0f;
     const char *data = NULL, *valid = NULL, *train_split = "train", *valid_split = "valid";
     int steps_per_beat = 1;
+    float input_dropout = 0;
     cli_option opts[64] = {
         {"data", CLI_STRING, &data,
          "piano-roll JSON ({\"train\": [...], \"valid\": [...]} or a list of pieces), a MIDI "
@@ -420,8 +428,10 @@ int cmd_train_music(int argc, char **argv)
         {"valid-split", CLI_STRING, &valid_split, "the key of the validation pieces (default valid)"},
         {"steps-per-beat", CLI_INT, &steps_per_beat,
          "frames per quarter note (MIDI input, and compose's default; default 1)"},
+        {"input-dropout", CLI_FLOAT, &input_dropout,
+         "dropout on the input frames' keys, in training (default 0)"},
     };
-    int n_opts = train_opts_declare(&o, opts, 5);
+    int n_opts = train_opts_declare(&o, opts, 6);
     opts[n_opts] = (cli_option){NULL, CLI_FLAG, NULL, NULL};
     const char *usage =
         "usage: recur train music --data FILE --out MODEL [options]\n"
@@ -456,6 +466,10 @@ int cmd_train_music(int argc, char **argv)
     }
     if (steps_per_beat < 1 || steps_per_beat > 64) {
         cli_error(cmd, "--steps-per-beat must be in 1-64");
+        goto done;
+    }
+    if (!(input_dropout >= 0 && input_dropout < 1)) {
+        cli_error(cmd, "--input-dropout must be in [0, 1)");
         goto done;
     }
     if (o.threads > 0) rc_set_threads(o.threads);
@@ -494,7 +508,7 @@ int cmd_train_music(int argc, char **argv)
         goto done;
     }
 
-    mu_config c = {cell, o.hidden, o.layers, o.dropout, steps_per_beat};
+    mu_config c = {cell, o.hidden, o.layers, o.dropout, steps_per_beat, input_dropout};
     if (mu_model_init(&m, &c, (uint64_t)o.seed)) {
         cli_error(cmd, "%s", rc_last_error());
         goto done;

@@ -11,9 +11,10 @@ typedef struct mu_config {
     int hidden, layers;
     float dropout;
     int steps_per_beat; /* how the frames of the training data are timed */
+    float input_dropout; /* on the 88 input keys, in training only (0: none) */
 } mu_config;
 
-/* frames (88 binary inputs) -> recurrent layers -> dropout -> linear head
+/* frames (88 binary inputs) -> [input dropout] -> recurrent layers -> dropout -> linear head
  * with 88 outputs, one independent sigmoid per key:
  *   p(x_{t+1,k} = 1 | x_1..x_t) = s(W h_t + b)_k */
 typedef struct mu_model {
