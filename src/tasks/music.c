@@ -696,6 +696,10 @@ static void draw_roll(const char *cmd, const char *path, const uint8_t *frames, 
             if (frames[(size_t)s * K + k]) lo = k < lo ? k : lo, hi = k > hi ? k : hi;
     if (hi < 0) lo = 39 - 12, hi = 39 + 12; /* silence: around middle C */
     lo = lo - 3 < 0 ? 0 : lo - 3;
+    /* start the rows at a C: the plot labels every k-th row (k as the font
+     * needs, 1 or 2 at 8 pixels a row), so the C rows must be rows 0, 12, ... */
+    lo -= (lo + RC_PIANO_LOW) % 12;
+    if (lo < 0) lo = 0;
     hi = hi + 3 >= K ? K - 1 : hi + 3;
     int rows = hi - lo + 1;
     for (int k = lo; k <= hi; k++) {
