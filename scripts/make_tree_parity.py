@@ -63,7 +63,7 @@ def random_params(kind, g):
         p["compose.weight"] = u(D, 2 * D, k=0.5)
         p["compose.bias"] = u(D, k=0.3)
         if kind == "rntn":
-            p["compose.tensor"] = u(2 * D, D, 2 * D, k=0.15)
+            p["compose.tensor_u"] = u(2 * D, D, 2 * D, k=0.15 * 2 * D)  # V = U / (2D)
     else:
         G, n_in = (5, 2 * D) if kind == "tree-lstm" else (3, D)
         p["leaf.weight"] = u(3 * D, D, k=0.5)

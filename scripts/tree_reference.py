@@ -18,6 +18,7 @@ The model (as src/tasks/treenet.c builds it, without dropout):
     leaf vectors x = E[word]
     rnn/rntn:   leaf h = x;  inner h = tanh(W [h_l; h_r] + b (+ q)),
                 q_k = [h_l; h_r]^T V[:, k, :] [h_l; h_r]      V [2D x D x 2D]
+                V = U / (2D), U the parameter "compose.tensor_u"
     tree-lstm:  leaf gates [i o u] = W_x x + b_x, c = s(i) tanh(u),
                 h = s(o) tanh(c); inner [i o u f_l f_r] = W [h_l; h_r] + b,
                 c = s(i) tanh(u) + s(f_l) c_l + s(f_r) c_r, h = s(o) tanh(c)
@@ -83,6 +84,14 @@ class Model:
     def __init__(self, kind, params):
         self.kind, self.p = kind, params
 
+    def tensor(self):
+        """The RNTN's V: recur's parameter is U = 2D V ("compose.tensor_u");
+        files from before that change hold V ("compose.tensor")."""
+        if "compose.tensor_u" in self.p:
+            u = self.p["compose.tensor_u"]
+            return u / u.shape[0]
+        return self.p["compose.tensor"]
+
     def word(self, w):
         return self.p["embedding.weight"][w]
 
@@ -109,7 +118,7 @@ class Model:
                 v = torch.cat([kids[0][0], kids[1][0]])
                 z = p["compose.weight"] @ v + p["compose.bias"]
                 if kind == "rntn":
-                    z = z + torch.einsum("i,ikj,j->k", v, p["compose.tensor"], v)
+                    z = z + torch.einsum("i,ikj,j->k", v, self.tensor(), v)
                 h, c = torch.tanh(z), None
             elif kind == "tree-lstm":
                 v = torch.cat([kids[0][0], kids[1][0]])

@@ -95,8 +95,9 @@ int tn_model_init(tn_model *m, const tn_config *c, rc_vocab *vocab, uint64_t see
             m->w->value.data[(size_t)i * 2 * H + H + i] += 0.5f;
         }
         if (c->kind == TN_RNTN) {
-            float kv = 1.0f / (4.0f * H);
-            if (!(m->v = param("compose.tensor", 3, (int[]){2 * H, H, 2 * H}, &rng, -kv, kv)))
+            /* The tensor is V = U / (2H) (tn_forward): U ~ U(-1/2, 1/2) is
+             * Socher et al.'s V ~ U(-1/(4H), 1/(4H)). */
+            if (!(m->v = param("compose.tensor_u", 3, (int[]){2 * H, H, 2 * H}, &rng, -0.5f, 0.5f)))
                 goto fail;
         }
     } else {
@@ -135,8 +136,16 @@ rc_var *tn_forward(rc_tape *t, tn_model *m, const rc_tree_batch *b, rc_rng *drop
     if (c->dropout > 0 && drop) x = rc_dropout(t, x, c->dropout, drop);
     rc_var *h;
     switch (c->kind) {
-    case TN_RNN:
-    case TN_RNTN: h = rc_tree_rnn(t, b, x, m->w, m->b, m->v); break;
+    case TN_RNN: h = rc_tree_rnn(t, b, x, m->w, m->b, NULL); break;
+    case TN_RNTN:
+        /* V = U / (2H): Adam moves every weight by about lr a step whatever
+         * its gradient, and q sums (2H)^2 products v_i v_j where W v sums
+         * 2H, so with V itself the parameter one step moved q ~2H times as
+         * far as W v; the tensor term grew until tanh saturated all the way
+         * up SST's deep trees and the roots stopped learning (docs/
+         * recursive.md). Through U a step moves both terms alike. */
+        h = rc_tree_rnn(t, b, x, m->w, m->b, rc_scale(t, m->v, 1.0f / (2.0f * c->hidden)));
+        break;
     case TN_LSTM: h = rc_tree_lstm(t, b, rc_linear_forward(t, &m->leaf, x), m->w, m->b); break;
     default:
         h = rc_tree_childsum(t, b, rc_linear_forward(t, &m->leaf, x), m->w, m->b, m->wf, m->bf);

@@ -26,7 +26,7 @@ typedef struct tn_model {
     rc_var *emb;      /* embedding.weight [V x E] */
     rc_linear leaf;   /* Tree-LSTMs: leaf.weight [3H x E], leaf.bias */
     rc_var *w, *b;    /* compose.weight, compose.bias (the sizes of the op's w and b) */
-    rc_var *v;        /* RNTN: compose.tensor [2H x H x 2H] */
+    rc_var *v;        /* RNTN: compose.tensor_u [2H x H x 2H], U; the tensor is U / (2H) */
     rc_var *wf, *bf;  /* child-sum: compose.weight_f [H x H], compose.bias_f [H] */
     rc_linear head;   /* head.weight [C x H], head.bias */
     rc_params params;
