@@ -155,6 +155,32 @@ int train_opts_parse(const char *cmd, const char *usage, const cli_option *opts,
     return -1;
 }
 
+int train_resume_fixed(const char *cmd, const rc_safetensors *ck, const cli_option *opts,
+                       const char *const *fixed)
+{
+    for (; *fixed; fixed++) {
+        const cli_option *o = opts;
+        while (o->name && strcmp(o->name, *fixed)) o++;
+        char key[96], now[256];
+        snprintf(key, sizeof key, "opt/%s", *fixed);
+        const char *saved = rc_safetensors_meta(ck, key);
+        if (!o->name || !saved) continue;
+        cli_option_format(o, now, sizeof now);
+        if (!strcmp(now, saved)) continue;
+        const char *path = rc_safetensors_path(ck);
+        if (o->kind == CLI_FLAG)
+            return cli_error(cmd, "--%s contradicts the checkpoint %s, which was trained %s it: a "
+                             "resumed run keeps its checkpoint's model; drop --%s, or train a new "
+                             "model (another --out) without --resume",
+                             *fixed, path, strcmp(saved, "true") ? "without" : "with", *fixed);
+        return cli_error(cmd, "--%s %s contradicts the checkpoint %s, which was trained with --%s %s: "
+                         "a resumed run keeps its checkpoint's model; drop --%s, or train a new "
+                         "model (another --out) without --resume",
+                         *fixed, now, path, *fixed, saved, *fixed);
+    }
+    return 0;
+}
+
 int train_model_check(const char *cmd, const rc_safetensors *st, const char *kind,
                       const char *what)
 {

@@ -51,6 +51,13 @@ int train_opts_check(const char *cmd, const train_opts *o, rc_cell_kind *cell);
 int train_opts_parse(const char *cmd, const char *usage, const cli_option *opts, int argc,
                      char **argv, const char *kind, const char *what, train_opts *o,
                      rc_safetensors **ck, char **store);
+/* A resumed run goes on with its checkpoint's weights, so the options that
+ * shaped them cannot change: each option named in `fixed` (NULL-terminated)
+ * must have the value saved in the checkpoint ck (an option the checkpoint
+ * does not hold is not checked). 0, or 1 with a one-line error naming the
+ * flag, both values and the checkpoint. Call it after train_opts_parse. */
+int train_resume_fixed(const char *cmd, const rc_safetensors *ck, const cli_option *opts,
+                       const char *const *fixed);
 /* The checkpoint of a run that writes the model to out: OUT.ckpt, malloc'd. */
 char *train_checkpoint_path(const char *out);
 

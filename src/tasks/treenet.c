@@ -413,6 +413,10 @@ int cmd_train_tree(int argc, char **argv)
     tn_kind kind;
 
     if (train_opts_check(cmd, &o, &cell)) goto done;
+    /* What the checkpoint's weights and vocabulary were made with. */
+    static const char *const fixed[] = {"model", "hidden", "embed", "classes", "min-freq",
+                                        "keep-case", NULL};
+    if (ck && train_resume_fixed(cmd, ck, opts, fixed)) goto done;
     if (!data || !valid) {
         cli_error(cmd, "--data TRAIN and --valid DEV are required");
         goto done;
