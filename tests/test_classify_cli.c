@@ -6,6 +6,7 @@
  * errors for bad flags and malformed input. */
 #include "test.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +228,38 @@ static void test_sst_binary_drops_neutral(void **state)
     free(out);
 }
 
+/* The sd of the saved embedding table. */
+static double embedding_sd(const char *model)
+{
+    rc_safetensors *st;
+    rc_tensor w;
+    assert_int_equal(rc_safetensors_open(test_path(dir, model), &st), RC_OK);
+    assert_int_equal(rc_safetensors_get(st, "embedding.weight", &w), RC_OK);
+    double s = 0, s2 = 0;
+    for (size_t i = 0; i < w.size; i++) s += w.data[i], s2 += (double)w.data[i] * w.data[i];
+    double n = (double)w.size, sd = sqrt(s2 / n - (s / n) * (s / n));
+    rc_tensor_free(&w);
+    rc_safetensors_close(st);
+    return sd;
+}
+
+static void test_sst_embed_init(void **state)
+{
+    (void)state;
+    char err[4096];
+    /* One step at a negligible learning rate: the table is still its start. */
+    const char *args = "train classify --data-format sst --data sst --hidden 4 --embed 32 "
+                       "--steps 1 --lr 1e-12 --threads 1 --quiet --out %s --embed-init %s";
+    char a[512];
+    snprintf(a, sizeof a, args, "e1.model", "1");
+    if (test_run_recur(dir, a, err, sizeof err)) fail_msg("training failed: %s", err);
+    snprintf(a, sizeof a, args, "e2.model", "0.1");
+    if (test_run_recur(dir, a, err, sizeof err)) fail_msg("training failed: %s", err);
+    double sd1 = embedding_sd("e1.model"), sd2 = embedding_sd("e2.model");
+    if (!(fabs(sd1 - 1) < 0.05 && fabs(sd2 - 0.1) < 0.005))
+        fail_msg("embedding sd %.4f (want 1) and %.4f (want 0.1)", sd1, sd2);
+}
+
 static void test_splice_cross_validation(void **state)
 {
     (void)state;
@@ -332,6 +365,8 @@ static void test_bad_input_gives_one_line_errors(void **state)
                  "--word-dropout");
     expect_error("train classify --data-format splice --data splice.data --lowercase --out x.model",
                  "--lowercase");
+    expect_error("train classify --data-format sst --data sst --embed-init 0 --out x.model",
+                 "--embed-init");
     char a[256];
     snprintf(a, sizeof a, "%sbadsplice.data --out x.model", sp);
     expect_error(a, "badsplice.data:2");
@@ -373,6 +408,7 @@ static void test_bad_input_gives_one_line_errors(void **state)
 static const struct CMUnitTest classify_cli_list[] = {
     cmocka_unit_test_setup_teardown(test_sst_train_resume_eval_classify, setup, teardown),
     cmocka_unit_test_setup_teardown(test_sst_binary_drops_neutral, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_sst_embed_init, setup, teardown),
     cmocka_unit_test_setup_teardown(test_splice_cross_validation, setup, teardown),
     cmocka_unit_test_setup_teardown(test_skeleton_cross_subject, setup, teardown),
     cmocka_unit_test_setup_teardown(test_bad_input_gives_one_line_errors, setup, teardown),

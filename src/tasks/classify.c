@@ -189,6 +189,11 @@ int cls_model_init(cls_model *m, const cls_config *c, rc_vocab *vocab, uint64_t 
         if ((s = rc_embedding_init(&m->emb, "embedding", rc_vocab_size(vocab), c->embed, &rng)) ||
             (s = rc_params_add(&m->params, "", m->emb.weight)))
             goto fail;
+        /* A smaller start lets Adam's steps (about lr each) move the
+         * vectors a meaningful distance from where they began. */
+        if (c->embed_sd > 0 && c->embed_sd != 1)
+            for (size_t i = 0; i < m->emb.weight->value.size; i++)
+                m->emb.weight->value.data[i] *= c->embed_sd;
     }
     if ((s = rc_rnn_new(&rc, seed + 1, &m->rnn))) goto fail;
     for (int i = 0; i < m->rnn->n_params; i++)
@@ -1098,7 +1103,7 @@ static void print_splice_table(FILE *f, const cls_metrics *r, int folds, const c
 static int parse_config(const char *cmd, const train_opts *o, const char *format,
                         const char *labels, const char *pool, int embed, int attn,
                         float input_dropout, int velocity, const char *position, int context,
-                        int lowercase, float word_dropout, cls_config *c)
+                        int lowercase, float word_dropout, float embed_sd, cls_config *c)
 {
     memset(c, 0, sizeof *c);
     int f = name_index(format, format_names, 3), p = name_index(pool, pool_names, 4);
@@ -1117,8 +1122,10 @@ static int parse_config(const char *cmd, const train_opts *o, const char *format
         return cli_error(cmd, "--input-dropout must be in [0, 1)");
     if (!(word_dropout >= 0 && word_dropout < 1))
         return cli_error(cmd, "--word-dropout must be in [0, 1)");
-    if ((lowercase || word_dropout > 0) && f != CLS_FMT_SST)
-        return cli_error(cmd, "--lowercase and --word-dropout are for --data-format sst");
+    if (!(embed_sd > 0 && embed_sd <= 10))
+        return cli_error(cmd, "--embed-init must be in (0, 10]");
+    if ((lowercase || word_dropout > 0 || embed_sd != 1) && f != CLS_FMT_SST)
+        return cli_error(cmd, "--lowercase, --word-dropout and --embed-init are for --data-format sst");
     if (train_cell_kind(o->cell, &c->cell)) return 1;
     c->format = (cls_format)f;
     c->pool = (cls_pool)p;
@@ -1136,7 +1143,7 @@ static int parse_config(const char *cmd, const train_opts *o, const char *format
     c->dropout = o->dropout, c->input_dropout = input_dropout;
     c->attn = c->pool == CLS_POOL_ATTENTION ? attn : 0;
     c->velocity = c->format == CLS_FMT_SKELETON && velocity;
-    c->lowercase = lowercase, c->word_dropout = word_dropout;
+    c->lowercase = lowercase, c->word_dropout = word_dropout, c->embed_sd = embed_sd;
     return 0;
 }
 
@@ -1169,7 +1176,7 @@ int cmd_train_classify(int argc, char **argv)
     int embed = 128, attn = 64, folds = 10, only_fold = 0, phrases = 0, min_freq = 1;
     int velocity = 0, context = 0, lowercase = 0;
     const char *position = "none";
-    float input_dropout = 0, valid_fraction = 0.1f, word_dropout = 0;
+    float input_dropout = 0, valid_fraction = 0.1f, word_dropout = 0, embed_sd = 1;
     cli_option opts[64] = {
         {"data-format", CLI_STRING, &format, "sst | splice | skeleton"},
         {"data", CLI_STRING, &data,
@@ -1181,6 +1188,7 @@ int cmd_train_classify(int argc, char **argv)
         {"min-freq", CLI_INT, &min_freq, "sst: rarer training words become <unk> (default 1)"},
         {"pool", CLI_STRING, &pool, "last | mean | max | attention (default max)"},
         {"embed", CLI_INT, &embed, "sst: embedding size (default 128)"},
+        {"embed-init", CLI_FLOAT, &embed_sd, "sst: embeddings start as N(0, SD^2) (default 1)"},
         {"attention", CLI_INT, &attn, "attention size, with --pool attention (default 64)"},
         {"input-dropout", CLI_FLOAT, &input_dropout, "dropout on the inputs (embeddings)"},
         {"lowercase", CLI_FLAG, &lowercase, "sst: lower-case the words (A-Z) before anything else"},
@@ -1198,7 +1206,7 @@ int cmd_train_classify(int argc, char **argv)
         {"context", CLI_INT, &context,
          "splice: each step also sees the K nucleotides on either side (default 0)"},
     };
-    int n_opts = train_opts_declare(&o, opts, 17);
+    int n_opts = train_opts_declare(&o, opts, 18);
     opts[n_opts] = (cli_option){NULL, CLI_FLAG, NULL, NULL};
     const char *usage =
         "usage: recur train classify --data-format sst|splice|skeleton --data PATH --out MODEL\n"
@@ -1236,7 +1244,7 @@ int cmd_train_classify(int argc, char **argv)
 
     if (train_opts_check(cmd, &o, &cell) ||
         parse_config(cmd, &o, format, labels, pool, embed, attn, input_dropout, velocity, position,
-                     context, lowercase, word_dropout, &c))
+                     context, lowercase, word_dropout, embed_sd, &c))
         goto done;
     if (!data) {
         cli_error(cmd, "--data PATH is required");

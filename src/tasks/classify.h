@@ -54,6 +54,7 @@ typedef struct cls_config {
     int context;       /* splice: each step also sees the `context` bases on either side */
     int lowercase;     /* SST: words lower-cased (A-Z) before the vocabulary sees them */
     float word_dropout; /* SST, training only: each word becomes <unk> with this probability */
+    float embed_sd;    /* SST: embeddings start as N(0, embed_sd^2) (0 or 1: N(0, 1)) */
 } cls_config;
 
 typedef struct cls_model {
