@@ -132,6 +132,33 @@ static void expect_error(const char *args, const char *want)
     test_expect_cli_error(dir, args, "recur ", want);
 }
 
+/* A resumed run keeps its checkpoint's model: a flag that would change its
+ * shape or vocabulary is refused by name; the same value, or a flag that may
+ * change (--steps, --lr), is fine. */
+static void test_resume_refuses_model_flags(void **state)
+{
+    (void)state;
+    char err[4096];
+    if (test_run_recur(dir,
+                       "train lm --data text.txt --hidden 8 --embed 4 --batch 2 --bptt 8 --steps 2 "
+                       "--quiet --threads 1 --out r.model",
+                       err, sizeof err))
+        fail_msg("training failed: %s", err);
+    expect_error("train lm --resume r.model.ckpt --hidden 9 --steps 3",
+                 "--hidden 9 contradicts the checkpoint r.model.ckpt, which was trained with "
+                 "--hidden 8: a resumed run keeps its checkpoint's model; drop --hidden");
+    expect_error("train lm --resume r.model.ckpt --embed 5", "--embed 5 contradicts");
+    expect_error("train lm --resume r.model.ckpt --cell gru", "--cell gru contradicts");
+    expect_error("train lm --resume r.model.ckpt --layers 2", "--layers 2 contradicts");
+    expect_error("train lm --resume r.model.ckpt --level word", "--level word contradicts");
+    expect_error("train lm --resume r.model.ckpt --min-freq 2", "--min-freq 2 contradicts");
+    if (test_run_recur(dir,
+                       "train lm --resume r.model.ckpt --hidden 8 --embed 4 --cell lstm --level char "
+                       "--lr 0.01 --steps 3 --quiet",
+                       err, sizeof err))
+        fail_msg("resume with the checkpoint's own flags: %s", err);
+}
+
 static void test_bad_input_gives_one_line_errors(void **state)
 {
     (void)state;
@@ -161,6 +188,7 @@ static void test_bad_input_gives_one_line_errors(void **state)
 }
 
 static const struct CMUnitTest lm_cli_list[] = {
+    cmocka_unit_test_setup_teardown(test_resume_refuses_model_flags, setup, teardown),
     cmocka_unit_test_setup_teardown(test_resume_after_sigkill_matches_uninterrupted_run, setup,
                                     teardown),
     cmocka_unit_test_setup_teardown(test_eval_and_sample, setup, teardown),

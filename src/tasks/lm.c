@@ -317,6 +317,10 @@ int cmd_train_lm(int argc, char **argv)
     rc_tape *t = NULL;
 
     if (train_opts_check(cmd, &o, &cell)) goto done;
+    /* What the checkpoint's weights and vocabulary were made with. */
+    static const char *const fixed[] = {"cell",  "hidden", "layers",   "bidirectional",
+                                        "embed", "level",  "min-freq", NULL};
+    if (ck && train_resume_fixed(cmd, ck, opts, fixed)) goto done;
     if (!data) {
         cli_error(cmd, "--data FILE is required");
         goto done;
