@@ -426,6 +426,24 @@ static void test_bad_input_gives_one_line_errors(void **state)
                     "12,5\n13,4\n14,3\n15,2\n16,3\n17,4\n18,5\n19,6\n20,7\n");
     expect_error("eval m.model tiny.csv", "the forecasts need at least --window 12");
     expect_error("train forecast --resume m.model", "m.model");
+    /* A resumed run keeps its checkpoint's model and data preparation: a
+     * contradicting flag is refused by name, the same value is fine. */
+    expect_error("train forecast --resume m.model.ckpt --window 18 --epochs 2",
+                 "--window 18 contradicts the checkpoint m.model.ckpt, which was trained with "
+                 "--window 12: a resumed run keeps its checkpoint's model; drop --window");
+    expect_error("train forecast --resume m.model.ckpt --horizon 6", "--horizon 6 contradicts");
+    expect_error("train forecast --resume m.model.ckpt --hidden 5", "--hidden 5 contradicts");
+    expect_error("train forecast --resume m.model.ckpt --cell lstm", "--cell lstm contradicts");
+    expect_error("train forecast --resume m.model.ckpt --season-features",
+                 "--season-features contradicts the checkpoint m.model.ckpt, which was trained "
+                 "without it");
+    expect_error("train forecast --resume m.model.ckpt --target level", "--target level contradicts");
+    expect_error("train forecast --resume m.model.ckpt --holdout 6", "--holdout 6 contradicts");
+    if (test_run_recur(dir,
+                       "train forecast --resume m.model.ckpt --window 12 --horizon 3 --hidden 4 "
+                       "--cell gru --lr 0.002 --epochs 2",
+                       err, sizeof err))
+        fail_msg("resume with the checkpoint's own flags: %s", err);
 }
 
 TEST_GROUP(forecast, "forecast",

@@ -650,6 +650,12 @@ int cmd_train_forecast(int argc, char **argv)
     rc_safetensors *best = NULL;
 
     if (train_opts_check(cmd, &o, &cell)) goto done;
+    /* What the checkpoint's weights, inputs and normalisation were made with. */
+    static const char *const fixed[] = {"cell",   "hidden",          "layers",  "window",
+                                        "horizon", "season",         "season-features",
+                                        "target", "log-transform",   "column",  "holdout",
+                                        "holdout-fraction",          NULL};
+    if (ck && train_resume_fixed(cmd, ck, opts, fixed)) goto done;
     if (!data || !column) {
         cli_error(cmd, "--data FILE.csv and --column NAME|N are required");
         goto done;
