@@ -254,8 +254,19 @@ static void test_malformed_input(void **state)
     expect_error("tag valid.txt", "valid.txt");
     expect_error("tag", "model");
     expect_error("train ner --resume m.model", "resume from MODEL.ckpt");
-    expect_error("train ner --resume m.model.ckpt --steps 4 --no-crf", "--no-crf");
-    expect_error("train ner --resume m.model.ckpt --steps 4 --hidden 32", "--hidden");
+    /* A resumed run keeps its checkpoint's model: a contradicting flag is
+     * refused by name, the same value is fine. */
+    expect_error("train ner --resume m.model.ckpt --steps 4 --no-crf",
+                 "--no-crf contradicts the checkpoint m.model.ckpt, which was trained without it");
+    expect_error("train ner --resume m.model.ckpt --steps 4 --hidden 32",
+                 "--hidden 32 contradicts the checkpoint m.model.ckpt, which was trained with "
+                 "--hidden 16: a resumed run keeps its checkpoint's model; drop --hidden");
+    expect_error("train ner --resume m.model.ckpt --word-dim 8", "--word-dim 8 contradicts");
+    expect_error("train ner --resume m.model.ckpt --char-hidden 0", "--char-hidden 0 contradicts");
+    expect_error("train ner --resume m.model.ckpt --scheme iob2", "--scheme iob2 contradicts");
+    expect_error("train ner --resume m.model.ckpt --keep-case", "--keep-case contradicts");
+    train("train ner --resume m.model.ckpt --steps 3 --hidden 16 --word-dim 16 --scheme iobes "
+          "--lr 0.02");
     /* A language model is not a tagger. */
     const char lm_text[] = "a b c a b c a b c a b c\n";
     test_write_file(dir, "lm.txt", lm_text, sizeof lm_text - 1);

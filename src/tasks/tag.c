@@ -944,6 +944,11 @@ int cmd_train_ner(int argc, char **argv)
     rc_tag_scheme scheme;
 
     if (train_opts_check(cmd, &o, &cell)) goto done;
+    /* What the checkpoint's weights, vocabularies and tags were made with. */
+    static const char *const fixed[] = {"cell",        "hidden", "layers", "word-dim",
+                                        "char-dim",    "char-hidden", "no-crf", "scheme",
+                                        "keep-case",   "keep-digits", NULL};
+    if (ck && train_resume_fixed(cmd, ck, opts, fixed)) goto done;
     if (!data || !valid) {
         cli_error(cmd, "--data FILE and --valid FILE are required");
         goto done;
