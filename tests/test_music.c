@@ -276,6 +276,23 @@ static void test_train_eval_resume(void **state)
     assert_int_equal(test_read_losses(dir, "b.csv", b, 16), 16);
     for (int i = 0; i < 16; i++)
         if (strcmp(a[i], b[i])) fail_msg("step %d: %s straight, %s resumed", i + 1, a[i], b[i]);
+    /* A resumed run keeps its checkpoint's model: a contradicting flag is
+     * refused by name, the same value (or a new --lr, --steps) is fine. */
+    test_expect_cli_error(dir, "train music --resume b.model.ckpt --hidden 12 --steps 18", "recur ",
+                          "--hidden 12 contradicts the checkpoint b.model.ckpt, which was trained "
+                          "with --hidden 24: a resumed run keeps its checkpoint's model; drop "
+                          "--hidden");
+    test_expect_cli_error(dir, "train music --resume b.model.ckpt --cell gru", "recur ",
+                          "--cell gru contradicts");
+    test_expect_cli_error(dir, "train music --resume b.model.ckpt --layers 2", "recur ",
+                          "--layers 2 contradicts");
+    test_expect_cli_error(dir, "train music --resume b.model.ckpt --steps-per-beat 2", "recur ",
+                          "--steps-per-beat 2 contradicts");
+    if (test_run_recur(dir,
+                       "train music --resume b.model.ckpt --hidden 24 --cell lstm --lr 0.005 "
+                       "--steps 18 --quiet",
+                       err, sizeof err))
+        fail_msg("resume with the checkpoint's own flags: %s", err);
 }
 
 /* The notes of a roll, one "step key" pair a line, for comparisons. */

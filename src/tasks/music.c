@@ -456,6 +456,9 @@ int cmd_train_music(int argc, char **argv)
     char *ckpt = NULL;
 
     if (train_opts_check(cmd, &o, &cell)) goto done;
+    /* What the checkpoint's weights and frames were made with. */
+    static const char *const fixed[] = {"cell", "hidden", "layers", "steps-per-beat", NULL};
+    if (ck && train_resume_fixed(cmd, ck, opts, fixed)) goto done;
     if (!data) {
         cli_error(cmd, "--data FILE is required");
         goto done;
