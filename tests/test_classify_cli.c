@@ -133,6 +133,8 @@ static double json_num(const char *s, const char *key)
     "train classify --data-format sst --data sst --labels fine --hidden 16 --embed 12 "     \
     "--bidirectional --batch 16 --lr 0.01 --lowercase --word-dropout 0.1 --threads 1 --quiet"
 
+static void expect_error(const char *args, const char *want);
+
 static void test_sst_train_resume_eval_classify(void **state)
 {
     (void)state;
@@ -162,6 +164,23 @@ static void test_sst_train_resume_eval_classify(void **state)
     assert_int_equal(test_read_losses(dir, "b.csv", lb, 150), 150);
     for (int i = 0; i < 150; i++)
         if (strcmp(la[i], lb[i])) fail_msg("step %d: %s vs %s after resume", i + 1, la[i], lb[i]);
+    /* A resumed run keeps its checkpoint's model, inputs and classes: a
+     * contradicting flag is refused by name, the same value is fine. */
+    expect_error("train classify --resume b.model.ckpt --hidden 8 --epochs 7",
+                 "--hidden 8 contradicts the checkpoint b.model.ckpt, which was trained with "
+                 "--hidden 16: a resumed run keeps its checkpoint's model; drop --hidden");
+    expect_error("train classify --resume b.model.ckpt --embed 8", "--embed 8 contradicts");
+    expect_error("train classify --resume b.model.ckpt --labels binary",
+                 "--labels binary contradicts");
+    expect_error("train classify --resume b.model.ckpt --pool mean", "--pool mean contradicts");
+    expect_error("train classify --resume b.model.ckpt --min-freq 2", "--min-freq 2 contradicts");
+    expect_error("train classify --resume b.model.ckpt --data-format splice",
+                 "--data-format splice contradicts");
+    if (test_run_recur(dir,
+                       "train classify --resume b.model.ckpt --hidden 16 --embed 12 --labels fine "
+                       "--bidirectional --lowercase --lr 0.005 --epochs 7 --quiet",
+                       err, sizeof err))
+        fail_msg("resume with the checkpoint's own flags: %s", err);
 
     /* eval on the test trees gives the training run's test numbers. */
     if (test_run_recur(dir, "eval a.model sst/test.txt --json", err, sizeof err))
@@ -403,6 +422,8 @@ static void test_bad_input_gives_one_line_errors(void **state)
     expect_error("eval tiny.model badsplice.data", "badsplice.data:2");
     expect_error("eval tiny.model sst/test.txt", "sst/test.txt:1");
     expect_error("train classify --resume tiny.model", "no training position");
+    expect_error("train classify --resume tiny.model.ckpt --fold 2", "--fold 2 contradicts");
+    expect_error("train classify --resume tiny.model.ckpt --context 2", "--context 2 contradicts");
 }
 
 static const struct CMUnitTest classify_cli_list[] = {

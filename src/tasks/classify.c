@@ -1242,7 +1242,12 @@ int cmd_train_classify(int argc, char **argv)
     cls_metrics tm;
     memset(&tm, 0, sizeof tm);
 
-    if (train_opts_check(cmd, &o, &cell) ||
+    /* What the checkpoint's weights, inputs and classes were made with. */
+    static const char *const fixed[] = {
+        "cell",    "hidden",    "layers",    "bidirectional", "data-format", "labels",
+        "min-freq", "pool",     "embed",     "attention",     "lowercase",   "velocity",
+        "position", "context",  "folds",     "fold",          NULL};
+    if (train_opts_check(cmd, &o, &cell) || (ck && train_resume_fixed(cmd, ck, opts, fixed)) ||
         parse_config(cmd, &o, format, labels, pool, embed, attn, input_dropout, velocity, position,
                      context, lowercase, word_dropout, embed_sd, &c))
         goto done;
