@@ -575,6 +575,13 @@ int cmd_train_translate(int argc, char **argv)
     train_opts to; /* the trainer's copy: patience is ours (on BLEU) */
 
     if (train_opts_check(cmd, &o, &ecell)) goto done;
+    /* What the checkpoint's weights and vocabularies were made with. */
+    static const char *const fixed[] = {"cell",      "hidden",     "layers",
+                                        "bidirectional", "embed", "dec-cell",
+                                        "dec-hidden", "dec-layers", "attention",
+                                        "attn-size", "no-input-feeding", "min-freq",
+                                        "tokenize",  "keep-case",  NULL};
+    if (ck && train_resume_fixed(cmd, ck, opts, fixed)) goto done;
     if (!src_path || !tgt_path || !vsrc_path || !vtgt_path) {
         cli_error(cmd, "--src, --tgt, --valid-src and --valid-tgt are required");
         goto done;
