@@ -578,6 +578,31 @@ static void test_bad_flags(void **state)
     test_expect_cli_error(dir, "transcribe", "recur transcribe:", "model");
     test_expect_cli_error(dir, "transcribe rec/3_amy_0.wav rec/3_amy_1.wav", "recur transcribe:",
                           "3_amy_0.wav");
+    /* A resumed run keeps its checkpoint's model, features and data sets: a
+     * contradicting flag is refused by name, the same value is fine. */
+    char err[4096];
+    if (test_run_recur(dir, ISO "--mode classify --steps 2 --out r.model", err, sizeof err))
+        fail_msg("train: %s", err);
+    test_expect_cli_error(dir, "train asr --resume r.model.ckpt --hidden 8 --steps 3", p,
+                          "--hidden 8 contradicts the checkpoint r.model.ckpt, which was trained "
+                          "with --hidden 12: a resumed run keeps its checkpoint's model; drop "
+                          "--hidden");
+    test_expect_cli_error(dir, "train asr --resume r.model.ckpt --mode ctc", p,
+                          "--mode ctc contradicts");
+    test_expect_cli_error(dir, "train asr --resume r.model.ckpt --one-direction", p,
+                          "--one-direction contradicts the checkpoint r.model.ckpt, which was "
+                          "trained without it");
+    test_expect_cli_error(dir, "train asr --resume r.model.ckpt --subsample 3", p,
+                          "--subsample 3 contradicts");
+    test_expect_cli_error(dir, "train asr --resume r.model.ckpt --n-mfcc 12", p,
+                          "--n-mfcc 12 contradicts");
+    test_expect_cli_error(dir, "train asr --resume r.model.ckpt --valid-index 4-4", p,
+                          "--valid-index 4-4 contradicts");
+    if (test_run_recur(dir,
+                       "train asr --resume r.model.ckpt --hidden 12 --cell gru --mode classify "
+                       "--subsample 2 --lr 0.005 --steps 3",
+                       err, sizeof err))
+        fail_msg("resume with the checkpoint's own flags: %s", err);
 }
 
 TEST_GROUP(asr_group, "asr", cmocka_unit_test(test_parse_name),
