@@ -1083,11 +1083,10 @@ int cmd_train_asr(int argc, char **argv)
     if (train_opts_check(cmd, &o, &cell)) goto done;
     /* What the checkpoint's weights, features, symbols and data sets were made with. */
     static const char *const fixed[] = {
-        "cell",       "hidden",     "layers",     "bidirectional", "one-direction",
-        "mode",       "connected",  "hold-out",   "valid-index",   "subsample",
-        "rate",       "n-mels",     "n-mfcc",     "window",        "norm",
-        "data-seed",  "min-digits", "max-digits", "pause-min-ms",  "pause-max-ms",
-        "edge-max-ms", "valid-utts", "test-utts", NULL};
+        "cell",        "hidden",     "layers",     "one-direction", "mode",         "connected",
+        "hold-out",    "valid-index", "subsample", "rate",          "n-mels",       "n-mfcc",
+        "window",      "norm",       "data-seed",  "min-digits",    "max-digits",   "pause-min-ms",
+        "pause-max-ms", "edge-max-ms", "valid-utts", "test-utts",   NULL};
     if (ck && train_resume_fixed(cmd, ck, opts, fixed)) goto done;
     if (!data) {
         cli_error(cmd, "--data DIR is required");

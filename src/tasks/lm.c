@@ -318,8 +318,8 @@ int cmd_train_lm(int argc, char **argv)
 
     if (train_opts_check(cmd, &o, &cell)) goto done;
     /* What the checkpoint's weights and vocabulary were made with. */
-    static const char *const fixed[] = {"cell",  "hidden", "layers",   "bidirectional",
-                                        "embed", "level",  "min-freq", NULL};
+    static const char *const fixed[] = {"cell",  "hidden", "layers", "embed",
+                                        "level", "min-freq", NULL};
     if (ck && train_resume_fixed(cmd, ck, opts, fixed)) goto done;
     if (!data) {
         cli_error(cmd, "--data FILE is required");
