@@ -59,7 +59,10 @@ AUDIO_LIBS   = $(shell pkg-config --libs $(AUDIO_PKGS) 2>/dev/null)
 
 STATIC := $(BUILD)/lib/librecur.a
 SHARED := $(BUILD)/lib/librecur.so
-RECUR  := bin/recur
+# The command: bin/recur for the default build; other build directories
+# (sanitizers, clang, BLAS=none) get their own, so that they do not
+# overwrite each other's, and their tests run the recur built with them.
+RECUR  := $(if $(filter build,$(BUILD)),bin/recur,$(BUILD)/bin/recur)
 TESTS  := $(BUILD)/tests/run_tests
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
@@ -79,6 +82,7 @@ $(SHARED): $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/src/plot/%.o $(BUILD)/tests/%.o: CPPFLAGS += $(CAIRO_CFLAGS)
+$(BUILD)/tests/%.o: CPPFLAGS += -DTEST_RECUR='"$(CURDIR)/$(RECUR)"'
 $(BUILD)/src/audio/%.o $(BUILD)/tests/%.o: CPPFLAGS += $(AUDIO_CFLAGS)
 $(filter $(BUILD)/src/plot/%,$(CLI_OBJ)) $(TEST_OBJ): | check-cairo
 $(filter $(BUILD)/src/audio/%,$(CLI_OBJ)) $(TEST_OBJ): | check-audio
@@ -128,7 +132,7 @@ test: check-deps
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 test-sanitize: check-deps
 	@$(MAKE) --no-print-directory BUILD=build-sanitize CFLAGS="$(SAN_FLAGS)" \
-	  LDFLAGS="-fsanitize=address,undefined" build-sanitize/tests/run_tests
+	  LDFLAGS="-fsanitize=address,undefined" build-sanitize/tests/run_tests build-sanitize/bin/recur
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-sanitize/tests/run_tests
 
 test-valgrind: check-deps

@@ -96,8 +96,12 @@ int test_read_losses(const char *dir, const char *name, char losses[][32], int m
 
 /* ---- the recur command ---- */
 
-/* bin/recur of this tree: the command-line tests run the built program. */
+/* The recur command the CLI tests run: the Makefile passes the one built
+ * with the tests (bin/recur, or BUILD/bin/recur for another build, so the
+ * sanitizer run tests a sanitized recur). */
+#ifndef TEST_RECUR
 #define TEST_RECUR RC_SOURCE_DIR "/bin/recur"
+#endif
 
 /* Runs `recur ARGS` in dir, stdout to dir/out.txt and stderr to
  * dir/err.txt; returns the exit code (-1 when it did not exit) and, when
