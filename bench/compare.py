@@ -130,10 +130,18 @@ def main():
     s = Sides(a)
     started = time.time()
     load0 = os.getloadavg()
-    rt0, tt0 = rt, tt = calibrate(s, a)
-    print(f"# recur: {a.recur} ({s.recur(['--mode', 'infer', '--input', '1', '--hidden', '1', '--batch', '1', '--steps', '1', '--seconds', '0'], rt)['blas']}), "
-          f"threads {rt}; PyTorch: torch.set_num_threads({tt[0]}) x OPENBLAS_NUM_THREADS={tt[1]}; "
-          f"{a.rounds} rounds of about {a.seconds} s per side", flush=True)
+    if a.threads_each:  # picked per workload below
+        rt0, tt0 = rt, tt = 1, (1, 1)
+    else:
+        rt0, tt0 = rt, tt = calibrate(s, a)
+    blas = s.recur(['--mode', 'infer', '--input', '1', '--hidden', '1', '--batch', '1',
+                    '--steps', '1', '--seconds', '0'], rt)['blas']
+    threads = ("threads per workload (end of each line: recur / PyTorch "
+               "torch.set_num_threads x OPENBLAS_NUM_THREADS)" if a.threads_each else
+               f"threads {rt}; PyTorch: torch.set_num_threads({tt[0]}) x "
+               f"OPENBLAS_NUM_THREADS={tt[1]}")
+    print(f"# recur: {a.recur} ({blas}), {threads}; {a.rounds} rounds of about {a.seconds} s "
+          "per side", flush=True)
     head = (f"{'workload':<18}{'recur tok/s':>12}{'torch tok/s':>12}{'ratio':>7}{'(range)':>13}"
             f"{'cpu ratio':>10}{'GFLOP/s':>9}{'ceiling':>9}{'frac':>6}{'recur MB':>10}"
             f"{'torch MB':>10}")
