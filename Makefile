@@ -120,7 +120,8 @@ check-deps: check-cairo check-audio
 	    { apt-get update -q >/dev/null && apt-get install -y -q libcmocka-dev pkg-config >/dev/null; }; \
 	  else echo "recur: the tests need cmocka: sudo apt-get install libcmocka-dev pkg-config" >&2; exit 1; fi; }
 
-$(TESTS): $(TEST_OBJ) $(TEST_CLI_OBJ) $(STATIC) | check-cairo check-audio
+# The CLI tests run this build's recur (TEST_RECUR), so it is built with them.
+$(TESTS): $(TEST_OBJ) $(TEST_CLI_OBJ) $(STATIC) $(RECUR) | check-cairo check-audio
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $(TEST_OBJ) $(TEST_CLI_OBJ) $(STATIC) $(LDFLAGS) \
 	  $$(pkg-config --libs cmocka) $(CAIRO_LIBS) $(AUDIO_LIBS) $(LDLIBS)
