@@ -136,10 +136,12 @@ test-sanitize: check-deps
 	  LDFLAGS="-fsanitize=address,undefined" build-sanitize/tests/run_tests build-sanitize/bin/recur
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-sanitize/tests/run_tests
 
+# VALGRIND_GROUPS="core ops ...": only those test groups (default: all).
+VALGRIND_GROUPS ?=
 test-valgrind: check-deps
 	@$(MAKE) --no-print-directory $(TESTS)
 	valgrind --leak-check=full --error-exitcode=1 --errors-for-leak-kinds=definite,indirect \
-	  $(TESTS)
+	  $(TESTS) $(VALGRIND_GROUPS)
 
 # ---- benchmarks ----
 bench: $(BENCHES)
