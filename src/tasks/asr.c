@@ -366,11 +366,7 @@ int asr_model_init(asr_model *m, const asr_config *c, uint64_t seed)
         (s = rc_linear_init(&m->head, "head", rc_rnn_output_size(m->rnn), asr_classes(c), 1,
                             &rng)))
         goto fail;
-    for (int i = 0; i < m->rnn->n_params; i++)
-        if ((s = rc_params_add(&m->params, "rnn.", m->rnn->params[i]))) goto fail;
-    if ((s = rc_params_add(&m->params, "", m->head.weight)) ||
-        (s = rc_params_add(&m->params, "", m->head.bias)))
-        goto fail;
+    if ((s = train_params_add_rnn_head(&m->params, m->rnn, &m->head))) goto fail;
     return 0;
 fail:
     asr_model_free(m);

@@ -164,11 +164,7 @@ int fc_model_init(fc_model *m, const fc_config *c, uint64_t seed)
     if (rc_rnn_new(&rc, seed + 1, &m->rnn) != RC_OK ||
         rc_linear_init(&m->head, "head", c->hidden, c->horizon, 1, &rng) != RC_OK)
         goto fail;
-    for (int i = 0; i < m->rnn->n_params; i++)
-        if (rc_params_add(&m->params, "rnn.", m->rnn->params[i]) != RC_OK) goto fail;
-    if (rc_params_add(&m->params, "", m->head.weight) != RC_OK ||
-        rc_params_add(&m->params, "", m->head.bias) != RC_OK)
-        goto fail;
+    if (train_params_add_rnn_head(&m->params, m->rnn, &m->head) != RC_OK) goto fail;
     return 0;
 fail:
     fc_model_free(m);

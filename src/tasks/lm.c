@@ -44,11 +44,7 @@ int lm_model_init(lm_model *m, const lm_config *c, rc_vocab *vocab, uint64_t see
         (s = rc_linear_init(&m->head, "head", c->hidden, V, 1, &rng)) ||
         (s = rc_params_add(&m->params, "", m->emb.weight)))
         goto fail;
-    for (int i = 0; i < m->rnn->n_params; i++)
-        if ((s = rc_params_add(&m->params, "rnn.", m->rnn->params[i]))) goto fail;
-    if ((s = rc_params_add(&m->params, "", m->head.weight)) ||
-        (s = rc_params_add(&m->params, "", m->head.bias)))
-        goto fail;
+    if ((s = train_params_add_rnn_head(&m->params, m->rnn, &m->head))) goto fail;
     return 0;
 fail:
     m->vocab = NULL; /* the caller still owns it */

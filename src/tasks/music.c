@@ -70,11 +70,7 @@ int mu_model_init(mu_model *m, const mu_config *c, uint64_t seed)
     if ((s = rc_rnn_new(&rc, seed + 1, &m->rnn)) ||
         (s = rc_linear_init(&m->head, "head", c->hidden, K, 1, &rng)))
         goto fail;
-    for (int i = 0; i < m->rnn->n_params; i++)
-        if ((s = rc_params_add(&m->params, "rnn.", m->rnn->params[i]))) goto fail;
-    if ((s = rc_params_add(&m->params, "", m->head.weight)) ||
-        (s = rc_params_add(&m->params, "", m->head.bias)))
-        goto fail;
+    if ((s = train_params_add_rnn_head(&m->params, m->rnn, &m->head))) goto fail;
     return 0;
 fail:
     mu_model_free(m);

@@ -579,3 +579,12 @@ int meta_get_double(const char *cmd, const rc_safetensors *st, const char *key, 
                          key, s);
     return 0;
 }
+
+rc_status train_params_add_rnn_head(rc_params *p, const rc_rnn *rnn, const rc_linear *head)
+{
+    rc_status s;
+    for (int i = 0; i < rnn->n_params; i++)
+        if ((s = rc_params_add(p, "rnn.", rnn->params[i]))) return s;
+    if ((s = rc_params_add(p, "", head->weight))) return s;
+    return rc_params_add(p, "", head->bias);
+}

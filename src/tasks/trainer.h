@@ -99,6 +99,11 @@ int meta_get_int(const char *cmd, const rc_safetensors *st, const char *key, int
 int meta_get_double(const char *cmd, const rc_safetensors *st, const char *key, double *out);
 int meta_get_bool(const char *cmd, const rc_safetensors *st, const char *key, int *out);
 
+/* Registers a recurrent layer's parameters (as "rnn.NAME") and then a
+ * linear head's weight and bias: the model file layout of every task with
+ * an rc_rnn and a head. */
+rc_status train_params_add_rnn_head(rc_params *p, const rc_rnn *rnn, const rc_linear *head);
+
 /* The running state of a training loop. */
 typedef struct trainer {
     const train_opts *o;
