@@ -73,11 +73,17 @@ int test_tmpdir_remove(char *dir);
  * a seed (the pid, printed) into DIR/fresh.safetensors, DIR a new temporary
  * directory (remove it with test_tmpdir_remove). NULL when torch is not
  * importable: the caller then calls TEST_SKIP(). */
+char *test_torch_fresh_cases(const char *script, const char *tag, unsigned *seed);
 /* Tensor "CASE/NAME" of a parity fixture (data NULL when absent; a file
  * error fails the test). Free it with rc_tensor_free. */
 rc_tensor test_fixture_get(const rc_safetensors *st, const char *c, const char *name);
-
-char *test_torch_fresh_cases(const char *script, const char *tag, unsigned *seed);
+/* Parity: got[i] against a fixture tensor, |got - want| <= rtol * max|want|
+ * (max at least 1e-3, so an all-zero tensor must be near zero, not exactly;
+ * got NULL stands for zeros, a gradient never written). Returns 1 when
+ * every element is within; otherwise prints the worst one, naming case c,
+ * tensor name and index, and returns 0 (the caller counts and fails). */
+int test_close_to_fixture(const char *c, const char *name, const float *got,
+                          const rc_tensor *want, double rtol);
 /* dir/name in one of 8 rotating buffers (a test holds a few at a time). */
 const char *test_path(const char *dir, const char *name);
 /* Writes n bytes to path, failing the test when it cannot. */

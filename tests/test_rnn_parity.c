@@ -21,26 +21,6 @@
 #define RC_SOURCE_DIR "."
 #endif
 
-/* |a - b| <= TOL * max|b| (max at least 1e-3, so an all-zero tensor must
- * be near zero, not exactly). Returns 1 when within. */
-static int close_to(const char *what, const char *name, const float *got, const rc_tensor *want)
-{
-    double mx = 1e-3, worst = 0;
-    size_t at = 0;
-    for (size_t i = 0; i < want->size; i++)
-        if (fabs(want->data[i]) > mx) mx = fabs(want->data[i]);
-    for (size_t i = 0; i < want->size; i++) {
-        double e = fabs((double)got[i] - want->data[i]);
-        if (e > worst || isnan(e)) worst = isnan(e) ? INFINITY : e, at = i;
-    }
-    if (worst > TOL * mx) {
-        print_error("%s %s: element %zu is %.8g, torch says %.8g (error %.3g, max %.3g)\n",
-                    what, name, at, (double)got[at], (double)want->data[at], worst, mx);
-        return 0;
-    }
-    return 1;
-}
-
 /* Runs one case; returns the number of tensors that differ. */
 static int check_case(const rc_safetensors *st, const char *c)
 {
@@ -70,14 +50,14 @@ static int check_case(const rc_safetensors *st, const char *c)
 
     int bad = 0;
     rc_tensor want = test_fixture_get(st, c, "y");
-    bad += !close_to(c, "y", y->value.data, &want);
+    bad += !test_close_to_fixture(c, "y", y->value.data, &want, TOL);
     rc_tensor_free(&want);
     want = test_fixture_get(st, c, "h_n");
-    bad += !close_to(c, "h_n", hn->value.data, &want);
+    bad += !test_close_to_fixture(c, "h_n", hn->value.data, &want, TOL);
     rc_tensor_free(&want);
     if (cfg.mode == RC_CELL_LSTM) {
         want = test_fixture_get(st, c, "c_n");
-        bad += !close_to(c, "c_n", cn->value.data, &want);
+        bad += !test_close_to_fixture(c, "c_n", cn->value.data, &want, TOL);
         rc_tensor_free(&want);
     }
 
@@ -89,16 +69,16 @@ static int check_case(const rc_safetensors *st, const char *c)
     if (rc_backward(t, loss) != RC_OK) fail_msg("case %s: backward: %s", c, rc_last_error());
 
     want = test_fixture_get(st, c, "grad/x");
-    bad += !close_to(c, "grad x", vx->grad, &want);
+    bad += !test_close_to_fixture(c, "grad x", vx->grad, &want, TOL);
     rc_tensor_free(&want);
     if (vh0) {
         want = test_fixture_get(st, c, "grad/h0");
-        bad += !close_to(c, "grad h0", vh0->grad, &want);
+        bad += !test_close_to_fixture(c, "grad h0", vh0->grad, &want, TOL);
         rc_tensor_free(&want);
     }
     if (vc0) {
         want = test_fixture_get(st, c, "grad/c0");
-        bad += !close_to(c, "grad c0", vc0->grad, &want);
+        bad += !test_close_to_fixture(c, "grad c0", vc0->grad, &want, TOL);
         rc_tensor_free(&want);
     }
     for (int i = 0; i < m->n_params; i++) {
@@ -106,7 +86,7 @@ static int check_case(const rc_safetensors *st, const char *c)
         snprintf(k, sizeof k, "grad/%s", m->params[i]->name);
         want = test_fixture_get(st, c, k);
         if (!want.data) fail_msg("case %s: fixture lacks %s", c, k);
-        bad += !close_to(c, k, m->params[i]->grad, &want);
+        bad += !test_close_to_fixture(c, k, m->params[i]->grad, &want, TOL);
         rc_tensor_free(&want);
     }
     rc_tensor_free(&dy), rc_tensor_free(&dh), rc_tensor_free(&dc);

@@ -24,25 +24,6 @@
 /* float32 here against float64 in torch, through 30 levels. */
 #define TOL 2e-5
 
-/* |a - b| <= TOL * max|b| (max at least 1e-3). Returns 1 when within. */
-static int close_to(const char *c, const char *name, const float *got, const rc_tensor *want)
-{
-    double mx = 1e-3, worst = 0;
-    size_t at = 0;
-    for (size_t i = 0; i < want->size; i++)
-        if (fabs(want->data[i]) > mx) mx = fabs(want->data[i]);
-    for (size_t i = 0; i < want->size; i++) {
-        double e = got ? fabs((double)got[i] - want->data[i]) : fabs(want->data[i]);
-        if (e > worst || isnan(e)) worst = isnan(e) ? INFINITY : e, at = i;
-    }
-    if (worst > TOL * mx) {
-        print_error("%s %s: element %zu is %.8g, torch says %.8g (error %.3g, max %.3g)\n", c,
-                    name, at, got ? (double)got[at] : 0.0, (double)want->data[at], worst, mx);
-        return 0;
-    }
-    return 1;
-}
-
 #define MAX_TREES 16
 
 /* Runs one case; returns the number of tensors that differ. */
@@ -121,7 +102,7 @@ static int check_case(const rc_safetensors *st, const char *c)
         snprintf(k, sizeof k, "grad/%s", m.params.names[i]);
         want = test_fixture_get(st, c, k);
         if (!want.data) fail_msg("case %s: fixture lacks %s", c, k);
-        bad += !close_to(c, k, p->grad, &want);
+        bad += !test_close_to_fixture(c, k, p->grad, &want, TOL);
         rc_tensor_free(&want);
     }
     rc_tape_free(t);

@@ -2,6 +2,7 @@
 #include "test.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,4 +209,23 @@ rc_tensor test_fixture_get(const rc_safetensors *st, const char *c, const char *
     if (rc_safetensors_find(st, k) < 0) return t;
     if (rc_safetensors_get(st, k, &t) != RC_OK) fail_msg("%s", rc_last_error());
     return t;
+}
+
+int test_close_to_fixture(const char *c, const char *name, const float *got,
+                          const rc_tensor *want, double rtol)
+{
+    double mx = 1e-3, worst = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < want->size; i++)
+        if (fabs(want->data[i]) > mx) mx = fabs(want->data[i]);
+    for (size_t i = 0; i < want->size; i++) {
+        double e = got ? fabs((double)got[i] - want->data[i]) : fabs(want->data[i]);
+        if (e > worst || isnan(e)) worst = isnan(e) ? INFINITY : e, at = i;
+    }
+    if (worst > rtol * mx) {
+        print_error("%s %s: element %zu is %.8g, torch says %.8g (error %.3g, max %.3g)\n", c,
+                    name, at, got ? (double)got[at] : 0.0, (double)want->data[at], worst, mx);
+        return 0;
+    }
+    return 1;
 }
