@@ -117,5 +117,15 @@ int test_run_recur(const char *dir, const char *args, char *err, size_t n);
  * starting with prefix ("recur ", "recur run: ") and mentioning want. */
 void test_expect_cli_error(const char *dir, const char *args, const char *prefix,
                            const char *want);
+/* A table of such calls, all starting with the same words (the resumed
+ * runs a checkpoint refuses): for each case, test_expect_cli_error on
+ * `recur CMD ARGS`, CMD as "train lm --resume r.model.ckpt". */
+typedef struct test_cli_error_case {
+    const char *args, *want;
+} test_cli_error_case;
+void test_expect_cli_errors(const char *dir, const char *cmd, const char *prefix,
+                            const test_cli_error_case *cases, size_t n);
+#define TEST_EXPECT_CLI_ERRORS(dir, cmd, prefix, table) \
+    test_expect_cli_errors((dir), (cmd), (prefix), (table), sizeof(table) / sizeof((table)[0]))
 
 #endif

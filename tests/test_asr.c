@@ -583,21 +583,18 @@ static void test_bad_flags(void **state)
     char err[4096];
     if (test_run_recur(dir, ISO "--mode classify --steps 2 --out r.model", err, sizeof err))
         fail_msg("train: %s", err);
-    test_expect_cli_error(dir, "train asr --resume r.model.ckpt --hidden 8 --steps 3", p,
-                          "--hidden 8 contradicts the checkpoint r.model.ckpt, which was trained "
-                          "with --hidden 12: a resumed run keeps its checkpoint's model; drop "
-                          "--hidden");
-    test_expect_cli_error(dir, "train asr --resume r.model.ckpt --mode ctc", p,
-                          "--mode ctc contradicts");
-    test_expect_cli_error(dir, "train asr --resume r.model.ckpt --one-direction", p,
-                          "--one-direction contradicts the checkpoint r.model.ckpt, which was "
-                          "trained without it");
-    test_expect_cli_error(dir, "train asr --resume r.model.ckpt --subsample 3", p,
-                          "--subsample 3 contradicts");
-    test_expect_cli_error(dir, "train asr --resume r.model.ckpt --n-mfcc 12", p,
-                          "--n-mfcc 12 contradicts");
-    test_expect_cli_error(dir, "train asr --resume r.model.ckpt --valid-index 4-4", p,
-                          "--valid-index 4-4 contradicts");
+    static const test_cli_error_case refused[] = {
+        {"--hidden 8 --steps 3",
+         "--hidden 8 contradicts the checkpoint r.model.ckpt, which was trained with "
+         "--hidden 12: a resumed run keeps its checkpoint's model; drop --hidden"},
+        {"--mode ctc", "--mode ctc contradicts"},
+        {"--one-direction",
+         "--one-direction contradicts the checkpoint r.model.ckpt, which was trained without it"},
+        {"--subsample 3", "--subsample 3 contradicts"},
+        {"--n-mfcc 12", "--n-mfcc 12 contradicts"},
+        {"--valid-index 4-4", "--valid-index 4-4 contradicts"},
+    };
+    TEST_EXPECT_CLI_ERRORS(dir, "train asr --resume r.model.ckpt", p, refused);
     if (test_run_recur(dir,
                        "train asr --resume r.model.ckpt --hidden 12 --cell gru --mode classify "
                        "--subsample 2 --lr 0.005 --steps 3",

@@ -166,16 +166,17 @@ static void test_sst_train_resume_eval_classify(void **state)
         if (strcmp(la[i], lb[i])) fail_msg("step %d: %s vs %s after resume", i + 1, la[i], lb[i]);
     /* A resumed run keeps its checkpoint's model, inputs and classes: a
      * contradicting flag is refused by name, the same value is fine. */
-    expect_error("train classify --resume b.model.ckpt --hidden 8 --epochs 7",
-                 "--hidden 8 contradicts the checkpoint b.model.ckpt, which was trained with "
-                 "--hidden 16: a resumed run keeps its checkpoint's model; drop --hidden");
-    expect_error("train classify --resume b.model.ckpt --embed 8", "--embed 8 contradicts");
-    expect_error("train classify --resume b.model.ckpt --labels binary",
-                 "--labels binary contradicts");
-    expect_error("train classify --resume b.model.ckpt --pool mean", "--pool mean contradicts");
-    expect_error("train classify --resume b.model.ckpt --min-freq 2", "--min-freq 2 contradicts");
-    expect_error("train classify --resume b.model.ckpt --data-format splice",
-                 "--data-format splice contradicts");
+    static const test_cli_error_case refused[] = {
+        {"--hidden 8 --epochs 7",
+         "--hidden 8 contradicts the checkpoint b.model.ckpt, which was trained with "
+         "--hidden 16: a resumed run keeps its checkpoint's model; drop --hidden"},
+        {"--embed 8", "--embed 8 contradicts"},
+        {"--labels binary", "--labels binary contradicts"},
+        {"--pool mean", "--pool mean contradicts"},
+        {"--min-freq 2", "--min-freq 2 contradicts"},
+        {"--data-format splice", "--data-format splice contradicts"},
+    };
+    TEST_EXPECT_CLI_ERRORS(dir, "train classify --resume b.model.ckpt", "recur ", refused);
     if (test_run_recur(dir,
                        "train classify --resume b.model.ckpt --hidden 16 --embed 12 --labels fine "
                        "--bidirectional --lowercase --lr 0.005 --epochs 7 --quiet",

@@ -428,17 +428,20 @@ static void test_bad_input_gives_one_line_errors(void **state)
     expect_error("train forecast --resume m.model", "m.model");
     /* A resumed run keeps its checkpoint's model and data preparation: a
      * contradicting flag is refused by name, the same value is fine. */
-    expect_error("train forecast --resume m.model.ckpt --window 18 --epochs 2",
-                 "--window 18 contradicts the checkpoint m.model.ckpt, which was trained with "
-                 "--window 12: a resumed run keeps its checkpoint's model; drop --window");
-    expect_error("train forecast --resume m.model.ckpt --horizon 6", "--horizon 6 contradicts");
-    expect_error("train forecast --resume m.model.ckpt --hidden 5", "--hidden 5 contradicts");
-    expect_error("train forecast --resume m.model.ckpt --cell lstm", "--cell lstm contradicts");
-    expect_error("train forecast --resume m.model.ckpt --season-features",
-                 "--season-features contradicts the checkpoint m.model.ckpt, which was trained "
-                 "without it");
-    expect_error("train forecast --resume m.model.ckpt --target level", "--target level contradicts");
-    expect_error("train forecast --resume m.model.ckpt --holdout 6", "--holdout 6 contradicts");
+    static const test_cli_error_case refused[] = {
+        {"--window 18 --epochs 2",
+         "--window 18 contradicts the checkpoint m.model.ckpt, which was trained with "
+         "--window 12: a resumed run keeps its checkpoint's model; drop --window"},
+        {"--horizon 6", "--horizon 6 contradicts"},
+        {"--hidden 5", "--hidden 5 contradicts"},
+        {"--cell lstm", "--cell lstm contradicts"},
+        {"--season-features",
+         "--season-features contradicts the checkpoint m.model.ckpt, which was trained "
+         "without it"},
+        {"--target level", "--target level contradicts"},
+        {"--holdout 6", "--holdout 6 contradicts"},
+    };
+    TEST_EXPECT_CLI_ERRORS(dir, "train forecast --resume m.model.ckpt", "recur ", refused);
     if (test_run_recur(dir,
                        "train forecast --resume m.model.ckpt --window 12 --horizon 3 --hidden 4 "
                        "--cell gru --lr 0.002 --epochs 2",

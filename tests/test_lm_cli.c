@@ -144,14 +144,17 @@ static void test_resume_refuses_model_flags(void **state)
                        "--quiet --threads 1 --out r.model",
                        err, sizeof err))
         fail_msg("training failed: %s", err);
-    expect_error("train lm --resume r.model.ckpt --hidden 9 --steps 3",
-                 "--hidden 9 contradicts the checkpoint r.model.ckpt, which was trained with "
-                 "--hidden 8: a resumed run keeps its checkpoint's model; drop --hidden");
-    expect_error("train lm --resume r.model.ckpt --embed 5", "--embed 5 contradicts");
-    expect_error("train lm --resume r.model.ckpt --cell gru", "--cell gru contradicts");
-    expect_error("train lm --resume r.model.ckpt --layers 2", "--layers 2 contradicts");
-    expect_error("train lm --resume r.model.ckpt --level word", "--level word contradicts");
-    expect_error("train lm --resume r.model.ckpt --min-freq 2", "--min-freq 2 contradicts");
+    static const test_cli_error_case refused[] = {
+        {"--hidden 9 --steps 3",
+         "--hidden 9 contradicts the checkpoint r.model.ckpt, which was trained with "
+         "--hidden 8: a resumed run keeps its checkpoint's model; drop --hidden"},
+        {"--embed 5", "--embed 5 contradicts"},
+        {"--cell gru", "--cell gru contradicts"},
+        {"--layers 2", "--layers 2 contradicts"},
+        {"--level word", "--level word contradicts"},
+        {"--min-freq 2", "--min-freq 2 contradicts"},
+    };
+    TEST_EXPECT_CLI_ERRORS(dir, "train lm --resume r.model.ckpt", "recur ", refused);
     if (test_run_recur(dir,
                        "train lm --resume r.model.ckpt --hidden 8 --embed 4 --cell lstm --level char "
                        "--lr 0.01 --steps 3 --quiet",

@@ -278,16 +278,15 @@ static void test_train_eval_resume(void **state)
         if (strcmp(a[i], b[i])) fail_msg("step %d: %s straight, %s resumed", i + 1, a[i], b[i]);
     /* A resumed run keeps its checkpoint's model: a contradicting flag is
      * refused by name, the same value (or a new --lr, --steps) is fine. */
-    test_expect_cli_error(dir, "train music --resume b.model.ckpt --hidden 12 --steps 18", "recur ",
-                          "--hidden 12 contradicts the checkpoint b.model.ckpt, which was trained "
-                          "with --hidden 24: a resumed run keeps its checkpoint's model; drop "
-                          "--hidden");
-    test_expect_cli_error(dir, "train music --resume b.model.ckpt --cell gru", "recur ",
-                          "--cell gru contradicts");
-    test_expect_cli_error(dir, "train music --resume b.model.ckpt --layers 2", "recur ",
-                          "--layers 2 contradicts");
-    test_expect_cli_error(dir, "train music --resume b.model.ckpt --steps-per-beat 2", "recur ",
-                          "--steps-per-beat 2 contradicts");
+    static const test_cli_error_case refused[] = {
+        {"--hidden 12 --steps 18",
+         "--hidden 12 contradicts the checkpoint b.model.ckpt, which was trained with "
+         "--hidden 24: a resumed run keeps its checkpoint's model; drop --hidden"},
+        {"--cell gru", "--cell gru contradicts"},
+        {"--layers 2", "--layers 2 contradicts"},
+        {"--steps-per-beat 2", "--steps-per-beat 2 contradicts"},
+    };
+    TEST_EXPECT_CLI_ERRORS(dir, "train music --resume b.model.ckpt", "recur ", refused);
     if (test_run_recur(dir,
                        "train music --resume b.model.ckpt --hidden 24 --cell lstm --lr 0.005 "
                        "--steps 18 --quiet",

@@ -256,15 +256,18 @@ static void test_malformed_input(void **state)
     expect_error("train ner --resume m.model", "resume from MODEL.ckpt");
     /* A resumed run keeps its checkpoint's model: a contradicting flag is
      * refused by name, the same value is fine. */
-    expect_error("train ner --resume m.model.ckpt --steps 4 --no-crf",
-                 "--no-crf contradicts the checkpoint m.model.ckpt, which was trained without it");
-    expect_error("train ner --resume m.model.ckpt --steps 4 --hidden 32",
-                 "--hidden 32 contradicts the checkpoint m.model.ckpt, which was trained with "
-                 "--hidden 16: a resumed run keeps its checkpoint's model; drop --hidden");
-    expect_error("train ner --resume m.model.ckpt --word-dim 8", "--word-dim 8 contradicts");
-    expect_error("train ner --resume m.model.ckpt --char-hidden 0", "--char-hidden 0 contradicts");
-    expect_error("train ner --resume m.model.ckpt --scheme iob2", "--scheme iob2 contradicts");
-    expect_error("train ner --resume m.model.ckpt --keep-case", "--keep-case contradicts");
+    static const test_cli_error_case refused[] = {
+        {"--steps 4 --no-crf",
+         "--no-crf contradicts the checkpoint m.model.ckpt, which was trained without it"},
+        {"--steps 4 --hidden 32",
+         "--hidden 32 contradicts the checkpoint m.model.ckpt, which was trained with "
+         "--hidden 16: a resumed run keeps its checkpoint's model; drop --hidden"},
+        {"--word-dim 8", "--word-dim 8 contradicts"},
+        {"--char-hidden 0", "--char-hidden 0 contradicts"},
+        {"--scheme iob2", "--scheme iob2 contradicts"},
+        {"--keep-case", "--keep-case contradicts"},
+    };
+    TEST_EXPECT_CLI_ERRORS(dir, "train ner --resume m.model.ckpt", "recur ", refused);
     train("train ner --resume m.model.ckpt --steps 3 --hidden 16 --word-dim 16 --scheme iobes "
           "--lr 0.02");
     /* A language model is not a tagger. */

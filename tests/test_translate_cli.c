@@ -192,18 +192,19 @@ static void test_bad_input(void **state)
     expect_error("train translate --resume m2.model", "resume from MODEL.ckpt");
     /* A resumed run keeps its checkpoint's model and vocabularies: a
      * contradicting flag is refused by name, the same value is fine. */
-    expect_error("train translate --resume m2.model.ckpt --dec-hidden 16 --steps 3",
-                 "--dec-hidden 16 contradicts the checkpoint m2.model.ckpt, which was trained "
-                 "with --dec-hidden 32: a resumed run keeps its checkpoint's model; drop "
-                 "--dec-hidden");
-    expect_error("train translate --resume m2.model.ckpt --embed 8", "--embed 8 contradicts");
-    expect_error("train translate --resume m2.model.ckpt --hidden 8", "--hidden 8 contradicts");
-    expect_error("train translate --resume m2.model.ckpt --attention dot",
-                 "--attention dot contradicts");
-    expect_error("train translate --resume m2.model.ckpt --min-freq 1", "--min-freq 1 contradicts");
-    expect_error("train translate --resume m2.model.ckpt --no-input-feeding",
-                 "--no-input-feeding contradicts the checkpoint m2.model.ckpt, which was trained "
-                 "without it");
+    static const test_cli_error_case refused[] = {
+        {"--dec-hidden 16 --steps 3",
+         "--dec-hidden 16 contradicts the checkpoint m2.model.ckpt, which was trained with "
+         "--dec-hidden 32: a resumed run keeps its checkpoint's model; drop --dec-hidden"},
+        {"--embed 8", "--embed 8 contradicts"},
+        {"--hidden 8", "--hidden 8 contradicts"},
+        {"--attention dot", "--attention dot contradicts"},
+        {"--min-freq 1", "--min-freq 1 contradicts"},
+        {"--no-input-feeding",
+         "--no-input-feeding contradicts the checkpoint m2.model.ckpt, which was trained "
+         "without it"},
+    };
+    TEST_EXPECT_CLI_ERRORS(dir, "train translate --resume m2.model.ckpt", "recur ", refused);
     if (test_run_recur(dir,
                        "train translate --resume m2.model.ckpt --embed 16 --hidden 16 --dec-hidden 32 "
                        "--attention general --lr 0.002 --steps 3",

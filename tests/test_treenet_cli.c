@@ -141,20 +141,21 @@ static void test_resume_matches_uninterrupted_run(void **state)
     assert_true(atof(a[39]) < atof(a[0]));
     /* Flags that would change the checkpoint's model are refused by name;
      * the same values, or other flags, are fine. */
-    test_expect_cli_error(dir, "train tree --resume b.model.ckpt --model rnn --steps 45", "recur ",
-                          "--model rnn contradicts the checkpoint b.model.ckpt, which was trained "
-                          "with --model tree-lstm");
-    test_expect_cli_error(dir, "train tree --resume b.model.ckpt --hidden 12 --steps 45", "recur ",
-                          "--hidden 12 contradicts the checkpoint b.model.ckpt, which was trained "
-                          "with --hidden 10");
-    test_expect_cli_error(dir, "train tree --resume b.model.ckpt --classes 2", "recur ",
-                          "--classes 2 contradicts the checkpoint b.model.ckpt");
-    test_expect_cli_error(dir, "train tree --resume b.model.ckpt --min-freq 2", "recur ",
-                          "--min-freq 2 contradicts the checkpoint b.model.ckpt, which was trained "
-                          "with --min-freq 1");
-    test_expect_cli_error(dir, "train tree --resume b.model.ckpt --keep-case", "recur ",
-                          "--keep-case contradicts the checkpoint b.model.ckpt, which was trained "
-                          "without it");
+    static const test_cli_error_case refused[] = {
+        {"--model rnn --steps 45",
+         "--model rnn contradicts the checkpoint b.model.ckpt, which was trained with "
+         "--model tree-lstm"},
+        {"--hidden 12 --steps 45",
+         "--hidden 12 contradicts the checkpoint b.model.ckpt, which was trained with "
+         "--hidden 10"},
+        {"--classes 2", "--classes 2 contradicts the checkpoint b.model.ckpt"},
+        {"--min-freq 2",
+         "--min-freq 2 contradicts the checkpoint b.model.ckpt, which was trained with "
+         "--min-freq 1"},
+        {"--keep-case",
+         "--keep-case contradicts the checkpoint b.model.ckpt, which was trained without it"},
+    };
+    TEST_EXPECT_CLI_ERRORS(dir, "train tree --resume b.model.ckpt", "recur ", refused);
     if (test_run_recur(dir,
                        "train tree --resume b.model.ckpt --model tree-lstm --hidden 10 --lr 0.01 "
                        "--steps 42 --quiet",

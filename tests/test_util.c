@@ -187,6 +187,17 @@ void test_expect_cli_error(const char *dir, const char *args, const char *prefix
     if (!strstr(err, want)) fail_msg("'%s': error [%s] does not mention '%s'", args, err, want);
 }
 
+void test_expect_cli_errors(const char *dir, const char *cmd, const char *prefix,
+                            const test_cli_error_case *cases, size_t n)
+{
+    char args[1024];
+    for (size_t i = 0; i < n; i++) {
+        if (snprintf(args, sizeof args, "%s %s", cmd, cases[i].args) >= (int)sizeof args)
+            fail_msg("'%s %s': too long", cmd, cases[i].args);
+        test_expect_cli_error(dir, args, prefix, cases[i].want);
+    }
+}
+
 char *test_torch_fresh_cases(const char *script, const char *tag, unsigned *seed)
 {
     if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) return NULL;
