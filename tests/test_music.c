@@ -294,6 +294,80 @@ static void test_train_eval_resume(void **state)
         fail_msg("resume with the checkpoint's own flags: %s", err);
 }
 
+/* Tensor `name` of file `f` in dir (the test fails if it is missing). */
+static rc_tensor file_tensor(const char *f, const char *name)
+{
+    rc_safetensors *st;
+    if (rc_safetensors_open(test_path(dir, f), &st) != RC_OK) fail_msg("%s", rc_last_error());
+    rc_tensor t;
+    if (rc_safetensors_get(st, name, &t) != RC_OK) fail_msg("%s: %s", f, rc_last_error());
+    rc_safetensors_close(st);
+    return t;
+}
+
+/* --ema: the model file holds the weights' moving average, which follows
+ * avg = d avg + (1 - d) w after each step (d = min(decay, (1 + s) / (10 + s))
+ * at step s from 0); the checkpoint keeps it, so that --resume continues
+ * it exactly. */
+static void test_ema(void **state)
+{
+    (void)state;
+    char err[4096];
+    /* w0: the initial weights (an lr of 1e-30 leaves them as they are) */
+    if (test_run_recur(dir, TRAIN "--steps 1 --lr 1e-30 --out w0.model", err, sizeof err))
+        fail_msg("%s", err);
+    if (test_run_recur(dir, TRAIN "--steps 1 --ema 0.9 --out m1.model", err, sizeof err))
+        fail_msg("%s", err);
+    const char *names[] = {"rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_hh_l0",
+                           "head.weight", "head.bias"};
+    for (int i = 0; i < 5; i++) {
+        char ema_name[64];
+        snprintf(ema_name, sizeof ema_name, "ema/%s", names[i]);
+        rc_tensor w0 = file_tensor("w0.model.ckpt", names[i]);
+        rc_tensor w1 = file_tensor("m1.model.ckpt", names[i]);
+        rc_tensor avg = file_tensor("m1.model.ckpt", ema_name);
+        rc_tensor saved = file_tensor("m1.model", names[i]);
+        assert_int_equal(w0.size, w1.size);
+        assert_int_equal(avg.size, w1.size);
+        assert_int_equal(saved.size, w1.size);
+        int moved = 0;
+        for (size_t j = 0; j < w1.size; j++) {
+            /* step 0: d = 1/10 */
+            float want = 0.1f * w0.data[j] + 0.9f * w1.data[j];
+            if (fabsf(avg.data[j] - want) > 1e-6f)
+                fail_msg("%s[%zu]: average %g, want %g", names[i], j, (double)avg.data[j],
+                         (double)want);
+            if (saved.data[j] != avg.data[j])
+                fail_msg("%s[%zu]: the model file has %g, the average is %g", names[i], j,
+                         (double)saved.data[j], (double)avg.data[j]);
+            moved |= w1.data[j] != w0.data[j] && avg.data[j] != w1.data[j];
+        }
+        assert_true(moved);
+        rc_tensor_free(&w0), rc_tensor_free(&w1), rc_tensor_free(&avg), rc_tensor_free(&saved);
+    }
+    /* 12 steps straight, or 6 and --resume to 12: the same average. */
+    if (test_run_recur(dir, TRAIN "--steps 12 --eval-every 3 --ema 0.8 --dropout 0.2 "
+                                  "--out e1.model", err, sizeof err) ||
+        test_run_recur(dir, TRAIN "--steps 6 --eval-every 3 --ema 0.8 --dropout 0.2 "
+                                  "--out e2.model", err, sizeof err) ||
+        test_run_recur(dir, "train music --resume e2.model.ckpt --steps 12 --quiet", err,
+                       sizeof err))
+        fail_msg("%s", err);
+    for (int i = 0; i < 5; i++) {
+        char ema_name[64];
+        snprintf(ema_name, sizeof ema_name, "ema/%s", names[i]);
+        rc_tensor a = file_tensor("e1.model.ckpt", ema_name);
+        rc_tensor b = file_tensor("e2.model.ckpt", ema_name);
+        assert_int_equal(a.size, b.size);
+        assert_memory_equal(a.data, b.data, a.size * sizeof(float));
+        rc_tensor_free(&a), rc_tensor_free(&b);
+    }
+    test_expect_cli_error(dir, TRAIN "--steps 1 --ema 1 --out x.model", "recur ",
+                          "--ema must be 0 (off) or in (0, 1)");
+    test_expect_cli_error(dir, TRAIN "--steps 1 --ema -0.5 --out x.model", "recur ",
+                          "--ema must be 0 (off) or in (0, 1)");
+}
+
 /* The notes of a roll, one "step key" pair a line, for comparisons. */
 static void compare_rolls(const rc_pianorolls *x, const rc_pianorolls *y)
 {
@@ -526,6 +600,7 @@ TEST_GROUP(music, "music", cmocka_unit_test(test_batch_fill),
            cmocka_unit_test_setup_teardown(test_evaluate_matches_piece_by_piece, setup, teardown),
            cmocka_unit_test_setup_teardown(test_input_dropout, setup, teardown),
            cmocka_unit_test_setup_teardown(test_train_eval_resume, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_ema, setup, teardown),
            cmocka_unit_test_setup_teardown(test_compose, setup, teardown),
            cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
            cmocka_unit_test_setup_teardown(test_train_on_midi_files, setup, teardown),

@@ -414,7 +414,7 @@ int cmd_train_music(int argc, char **argv)
     o.clip = 1.0f;
     const char *data = NULL, *valid = NULL, *train_split = "train", *valid_split = "valid";
     int steps_per_beat = 1;
-    float input_dropout = 0;
+    float input_dropout = 0, ema = 0;
     cli_option opts[64] = {
         {"data", CLI_STRING, &data,
          "piano-roll JSON ({\"train\": [...], \"valid\": [...]} or a list of pieces), a MIDI "
@@ -426,8 +426,11 @@ int cmd_train_music(int argc, char **argv)
          "frames per quarter note (MIDI input, and compose's default; default 1)"},
         {"input-dropout", CLI_FLOAT, &input_dropout,
          "dropout on the input frames' keys, in training (default 0)"},
+        {"ema", CLI_FLOAT, &ema,
+         "validate and keep the weights' moving average with this decay, e.g. 0.999 (default "
+         "0: off)"},
     };
-    int n_opts = train_opts_declare(&o, opts, 6);
+    int n_opts = train_opts_declare(&o, opts, 7);
     opts[n_opts] = (cli_option){NULL, CLI_FLAG, NULL, NULL};
     const char *usage =
         "usage: recur train music --data FILE --out MODEL [options]\n"
@@ -469,6 +472,10 @@ int cmd_train_music(int argc, char **argv)
     }
     if (!(input_dropout >= 0 && input_dropout < 1)) {
         cli_error(cmd, "--input-dropout must be in [0, 1)");
+        goto done;
+    }
+    if (!(ema == 0 || (ema > 0 && ema < 1))) {
+        cli_error(cmd, "--ema must be 0 (off) or in (0, 1), e.g. 0.999");
         goto done;
     }
     if (o.threads > 0) rc_set_threads(o.threads);
@@ -515,11 +522,13 @@ int cmd_train_music(int argc, char **argv)
     model_ok = 1;
     if (trainer_init(&tr, cmd, &o, &m.params, p.n_batches)) goto done;
     trainer_ok = 1;
-    if (ck) {
-        if (trainer_restore(&tr, cmd, ck)) goto done;
-        rc_safetensors_close(ck);
-        ck = NULL;
-    }
+    if (ck && trainer_restore(&tr, cmd, ck)) goto done;
+    /* The average starts from the weights as they are now, or from the
+     * checkpoint's own. */
+    if (ema > 0 && (trainer_ema_init(&tr, cmd, ema) || (ck && trainer_ema_restore(&tr, cmd, ck))))
+        goto done;
+    rc_safetensors_close(ck);
+    ck = NULL;
     size_t t_frames = 0;
     for (int i = 0; i < p.n; i++) t_frames += (size_t)tr_rolls.n_steps[p.ids[i]] - 1;
     if (!o.quiet)
@@ -553,6 +562,7 @@ int cmd_train_music(int argc, char **argv)
         if (trainer_should_eval(&tr)) {
             trainer_progress(&tr, "frames", 1);
             double t0 = trainer_now();
+            trainer_ema_swap(&tr); /* with --ema: validate and save the average */
             double vl = mu_evaluate(&m, &va_rolls, o.batch, NULL);
             if (!isfinite(vl)) {
                 cli_error(cmd, "validation: %s", eval_error());
@@ -560,15 +570,28 @@ int cmd_train_music(int argc, char **argv)
             }
             int best = trainer_record_eval(&tr, vl);
             if (!o.quiet)
-                fprintf(stderr, "  validation NLL %.4f nats per frame%s  [%.1fs]\n", vl,
+                fprintf(stderr, "  validation NLL %.4f nats per frame%s%s  [%.1fs]\n", vl,
+                        ema > 0 ? " (weights' average)" : "",
                         best ? "  best so far, saved" : "", trainer_now() - t0);
             if (best && model_save(&m, o.out)) goto done;
+            trainer_ema_swap(&tr);
             trainer_plot(&tr, o.out, "NLL (nats per frame)");
         }
         if (trainer_should_checkpoint(&tr)) {
             meta_list ml = {0};
             model_meta(&m, &ml);
-            if (trainer_save_checkpoint(&tr, ckpt, &ml, opts, 0, NULL, NULL)) goto done;
+            char *en[16];
+            rc_tensor et[16];
+            const rc_tensor *ep[16];
+            int ne = trainer_ema_tensors(&tr, en, et, 16);
+            if (ne < 0) {
+                cli_error(cmd, "out of memory for the checkpoint");
+                goto done;
+            }
+            for (int i = 0; i < ne; i++) ep[i] = &et[i];
+            int bad = trainer_save_checkpoint(&tr, ckpt, &ml, opts, ne, (const char *const *)en, ep);
+            trainer_ema_tensors_free(en, ne);
+            if (bad) goto done;
         }
         double el = trainer_now() - tr.t_start;
         frames_per_s = el > 0 ? tr.items_done / el : 0;

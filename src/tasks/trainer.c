@@ -258,6 +258,9 @@ int trainer_init(trainer *tr, const char *cmd, const train_opts *o, rc_params *p
 void trainer_free(trainer *tr)
 {
     if (tr->log) fclose(tr->log);
+    if (tr->ema)
+        for (int i = 0; i < tr->params->n; i++) free(tr->ema[i]);
+    free(tr->ema);
     rc_optim_free(tr->opt);
     free(tr->hist_step);
     free(tr->hist_train);
@@ -297,6 +300,15 @@ int trainer_update(trainer *tr, const char *cmd, double loss, double items)
     double lr = current_lr(tr);
     rc_optim_set_lr(tr->opt, lr);
     rc_optim_step(tr->opt);
+    if (tr->ema) {
+        double d = (1.0 + (double)tr->step) / (10.0 + (double)tr->step);
+        float a = (float)(d < tr->ema_decay ? d : tr->ema_decay), b = 1.0f - a;
+        for (int i = 0; i < tr->params->n; i++) {
+            const rc_tensor *w = &tr->params->vars[i]->value;
+            float *avg = tr->ema[i];
+            for (size_t j = 0; j < w->size; j++) avg[j] = a * avg[j] + b * w->data[j];
+        }
+    }
     if (tr->log) {
         fprintf(tr->log, "%lld,%.9g,%.9g\n", (long long)tr->step + 1, loss, lr);
         fflush(tr->log);
@@ -360,6 +372,74 @@ int trainer_record_eval(trainer *tr, double valid_loss)
         tr->stop = 1;
     }
     return best;
+}
+
+int trainer_ema_init(trainer *tr, const char *cmd, double decay)
+{
+    if (!(decay > 0 && decay < 1)) return cli_error(cmd, "--ema must be in (0, 1), e.g. 0.999");
+    int n = tr->params->n;
+    tr->ema_decay = decay;
+    if (!(tr->ema = calloc((size_t)(n > 0 ? n : 1), sizeof *tr->ema)))
+        return cli_error(cmd, "out of memory for the weights' average");
+    for (int i = 0; i < n; i++) {
+        const rc_tensor *w = &tr->params->vars[i]->value;
+        if (!(tr->ema[i] = malloc((w->size ? w->size : 1) * sizeof(float))))
+            return cli_error(cmd, "out of memory for the weights' average");
+        memcpy(tr->ema[i], w->data, w->size * sizeof(float));
+    }
+    return 0;
+}
+
+int trainer_ema_restore(trainer *tr, const char *cmd, const rc_safetensors *st)
+{
+    for (int i = 0; tr->ema && i < tr->params->n; i++) {
+        char name[256];
+        const rc_tensor *w = &tr->params->vars[i]->value;
+        snprintf(name, sizeof name, "ema/%s", tr->params->names[i]);
+        if (rc_safetensors_find(st, name) < 0) continue;
+        rc_tensor t;
+        if (rc_safetensors_get_expect(st, name, w->ndim, w->shape, &t) != RC_OK)
+            return cli_error(cmd, "%s", rc_last_error());
+        memcpy(tr->ema[i], t.data, w->size * sizeof(float));
+        rc_tensor_free(&t);
+    }
+    return 0;
+}
+
+void trainer_ema_swap(trainer *tr)
+{
+    for (int i = 0; tr->ema && i < tr->params->n; i++) {
+        rc_tensor *w = &tr->params->vars[i]->value;
+        float *avg = tr->ema[i];
+        for (size_t j = 0; j < w->size; j++) {
+            float v = w->data[j];
+            w->data[j] = avg[j];
+            avg[j] = v;
+        }
+    }
+    if (tr->ema) tr->ema_swapped = !tr->ema_swapped;
+}
+
+int trainer_ema_tensors(const trainer *tr, char **names, rc_tensor *ts, int max)
+{
+    int n = 0;
+    for (int i = 0; tr->ema && i < tr->params->n && n < max; i++, n++) {
+        const rc_tensor *w = &tr->params->vars[i]->value;
+        size_t len = strlen(tr->params->names[i]) + 5;
+        if (!(names[n] = malloc(len))) {
+            trainer_ema_tensors_free(names, n);
+            return -1;
+        }
+        snprintf(names[n], len, "ema/%s", tr->params->names[i]);
+        ts[n] = *w;
+        ts[n].data = tr->ema[i];
+    }
+    return n;
+}
+
+void trainer_ema_tensors_free(char **names, int n)
+{
+    for (int i = 0; i < n; i++) free(names[i]);
 }
 
 static void fmt_time(char *buf, size_t n, double s)

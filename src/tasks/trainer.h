@@ -127,6 +127,11 @@ typedef struct trainer {
     int tty;
     double last_loss;  /* the latest step's loss, for the progress line */
     FILE *log;
+    /* The running average of the weights (trainer_ema_init; ema NULL:
+     * none): a copy of each parameter, and its decay. */
+    double ema_decay;
+    float **ema;
+    int ema_swapped; /* the parameters hold the average now */
 } trainer;
 
 int trainer_init(trainer *tr, const char *cmd, const train_opts *o, rc_params *ps,
@@ -150,6 +155,28 @@ int trainer_should_checkpoint(const trainer *tr);
 int trainer_record_eval(trainer *tr, double valid_loss);
 /* Prints progress (a bar on a terminal, a log line now and then off one). */
 void trainer_progress(trainer *tr, const char *unit, int force_line);
+/* An exponential moving average of the weights (Polyak averaging): after
+ * every step each weight's average moves towards it by
+ *   avg = d avg + (1 - d) w,   d = min(decay, (1 + step) / (10 + step))
+ * (the smaller d of the first steps keeps the average from lingering on the
+ * initial weights). The averaged weights are what validation measures and
+ * what the model file keeps; training goes on from the raw ones. Call
+ * after trainer_restore (the average starts from the weights as they are,
+ * or from the checkpoint's own average: trainer_ema_restore). decay in
+ * (0, 1). Returns 0, or 1 with an error printed. */
+int trainer_ema_init(trainer *tr, const char *cmd, double decay);
+/* Takes the average saved in checkpoint st ("ema/NAME" tensors), where it
+ * has one; 0, or 1 with an error printed. */
+int trainer_ema_restore(trainer *tr, const char *cmd, const rc_safetensors *st);
+/* Exchanges the parameters' values with the average: call before
+ * validating and saving the model, and again after (no-op without one). */
+void trainer_ema_swap(trainer *tr);
+/* The average as checkpoint tensors named "ema/NAME" (names[i] are
+ * malloc'd: free them with trainer_ema_tensors_free); returns the count,
+ * 0 without an average, -1 when out of memory. */
+int trainer_ema_tensors(const trainer *tr, char **names, rc_tensor *ts, int max);
+void trainer_ema_tensors_free(char **names, int n);
+
 /* Checkpoint metadata/tensors: the training position and history. */
 int trainer_save(trainer *tr, const char *path, int n_extra, const char *const *extra_names,
                  const rc_tensor *const *extra, int n_meta, const char *const *keys,
