@@ -580,18 +580,7 @@ int cmd_train_music(int argc, char **argv)
         if (trainer_should_checkpoint(&tr)) {
             meta_list ml = {0};
             model_meta(&m, &ml);
-            char *en[16];
-            rc_tensor et[16];
-            const rc_tensor *ep[16];
-            int ne = trainer_ema_tensors(&tr, en, et, 16);
-            if (ne < 0) {
-                cli_error(cmd, "out of memory for the checkpoint");
-                goto done;
-            }
-            for (int i = 0; i < ne; i++) ep[i] = &et[i];
-            int bad = trainer_save_checkpoint(&tr, ckpt, &ml, opts, ne, (const char *const *)en, ep);
-            trainer_ema_tensors_free(en, ne);
-            if (bad) goto done;
+            if (trainer_save_checkpoint(&tr, ckpt, &ml, opts, 0, NULL, NULL)) goto done;
         }
         double el = trainer_now() - tr.t_start;
         frames_per_s = el > 0 ? tr.items_done / el : 0;

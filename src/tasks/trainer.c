@@ -417,29 +417,6 @@ void trainer_ema_swap(trainer *tr)
             avg[j] = v;
         }
     }
-    if (tr->ema) tr->ema_swapped = !tr->ema_swapped;
-}
-
-int trainer_ema_tensors(const trainer *tr, char **names, rc_tensor *ts, int max)
-{
-    int n = 0;
-    for (int i = 0; tr->ema && i < tr->params->n && n < max; i++, n++) {
-        const rc_tensor *w = &tr->params->vars[i]->value;
-        size_t len = strlen(tr->params->names[i]) + 5;
-        if (!(names[n] = malloc(len))) {
-            trainer_ema_tensors_free(names, n);
-            return -1;
-        }
-        snprintf(names[n], len, "ema/%s", tr->params->names[i]);
-        ts[n] = *w;
-        ts[n].data = tr->ema[i];
-    }
-    return n;
-}
-
-void trainer_ema_tensors_free(char **names, int n)
-{
-    for (int i = 0; i < n; i++) free(names[i]);
 }
 
 static void fmt_time(char *buf, size_t n, double s)
@@ -521,17 +498,24 @@ int trainer_save(trainer *tr, const char *path, int n_extra, const char *const *
     rc_tensor h[3] = {{tr->n_hist ? tr->hist_step : &zero, 1, {hn}, (size_t)hn},
                       {tr->n_hist ? tr->hist_train : &zero, 1, {hn}, (size_t)hn},
                       {tr->n_hist ? tr->hist_valid : &zero, 1, {hn}, (size_t)hn}};
-    const char *names[64];
-    const rc_tensor *ts[64];
+    const char **names = malloc((size_t)(n_extra + 3) * sizeof *names);
+    const rc_tensor **ts = malloc((size_t)(n_extra + 3) * sizeof *ts);
+    if (!names || !ts) {
+        free(names);
+        free(ts);
+        return cli_error("train", "out of memory");
+    }
     int n = 0;
-    for (int i = 0; i < n_extra && n < 60; i++) names[n] = extra_names[i], ts[n++] = extra[i];
+    for (int i = 0; i < n_extra; i++) names[n] = extra_names[i], ts[n++] = extra[i];
     char hcount[32];
     k[m] = "train/history", v[m++] = num(hcount, (double)tr->n_hist);
     names[n] = "history/step", ts[n++] = &h[0];
     names[n] = "history/train", ts[n++] = &h[1];
     names[n] = "history/valid", ts[n++] = &h[2];
-    if (rc_checkpoint_save(path, tr->params, tr->opt, n, names, ts, m, k, v) != RC_OK)
-        return cli_error("train", "%s", rc_last_error());
+    rc_status st = rc_checkpoint_save(path, tr->params, tr->opt, n, names, ts, m, k, v);
+    free(names);
+    free(ts);
+    if (st != RC_OK) return cli_error("train", "%s", rc_last_error());
     return 0;
 }
 
@@ -541,12 +525,31 @@ int trainer_save_checkpoint(trainer *tr, const char *path, meta_list *ml, const 
 {
     /* Long enough for any path an option holds (--data, --log). */
     enum { N_OPT = 64, OPT_LEN = 1024 };
+    int n_ema = tr->ema ? tr->params->n : 0, n_all = n_extra + n_ema;
     char(*val)[OPT_LEN] = malloc(N_OPT * sizeof *val);
     char(*key)[48] = malloc(N_OPT * sizeof *key);
-    if (!val || !key) {
-        free(val);
-        free(key);
-        return cli_error("train", "out of memory");
+    /* The task's tensors, then the average's, named "ema/NAME". */
+    const char **names = malloc((size_t)(n_all + 1) * sizeof *names);
+    const rc_tensor **ts = malloc((size_t)(n_all + 1) * sizeof *ts);
+    rc_tensor *ema = malloc((size_t)(n_ema + 1) * sizeof *ema);
+    char **ema_names = calloc((size_t)(n_ema + 1), sizeof *ema_names);
+    int r = 1;
+    if (!val || !key || !names || !ts || !ema || !ema_names) {
+        cli_error("train", "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n_extra; i++) names[i] = extra_names[i], ts[i] = extra[i];
+    for (int i = 0; i < n_ema; i++) {
+        size_t len = strlen(tr->params->names[i]) + 5;
+        if (!(ema_names[i] = malloc(len))) {
+            cli_error("train", "out of memory");
+            goto done;
+        }
+        snprintf(ema_names[i], len, "ema/%s", tr->params->names[i]);
+        ema[i] = tr->params->vars[i]->value;
+        ema[i].data = tr->ema[i];
+        names[n_extra + i] = ema_names[i];
+        ts[n_extra + i] = &ema[i];
     }
     int no = 0;
     for (const cli_option *o = opts; o->name && no < N_OPT; o++, no++) {
@@ -554,7 +557,13 @@ int trainer_save_checkpoint(trainer *tr, const char *path, meta_list *ml, const 
         cli_option_format(o, val[no], sizeof val[no]);
         meta_add(ml, key[no], val[no]);
     }
-    int r = trainer_save(tr, path, n_extra, extra_names, extra, ml->n, ml->k, ml->v);
+    r = trainer_save(tr, path, n_all, names, ts, ml->n, ml->k, ml->v);
+done:
+    for (int i = 0; ema_names && i < n_ema; i++) free(ema_names[i]);
+    free(ema_names);
+    free(ema);
+    free(ts);
+    free(names);
     free(val);
     free(key);
     return r;

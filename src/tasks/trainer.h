@@ -131,7 +131,6 @@ typedef struct trainer {
      * none): a copy of each parameter, and its decay. */
     double ema_decay;
     float **ema;
-    int ema_swapped; /* the parameters hold the average now */
 } trainer;
 
 int trainer_init(trainer *tr, const char *cmd, const train_opts *o, rc_params *ps,
@@ -171,11 +170,6 @@ int trainer_ema_restore(trainer *tr, const char *cmd, const rc_safetensors *st);
 /* Exchanges the parameters' values with the average: call before
  * validating and saving the model, and again after (no-op without one). */
 void trainer_ema_swap(trainer *tr);
-/* The average as checkpoint tensors named "ema/NAME" (names[i] are
- * malloc'd: free them with trainer_ema_tensors_free); returns the count,
- * 0 without an average, -1 when out of memory. */
-int trainer_ema_tensors(const trainer *tr, char **names, rc_tensor *ts, int max);
-void trainer_ema_tensors_free(char **names, int n);
 
 /* Checkpoint metadata/tensors: the training position and history. */
 int trainer_save(trainer *tr, const char *path, int n_extra, const char *const *extra_names,
@@ -183,7 +177,8 @@ int trainer_save(trainer *tr, const char *path, int n_extra, const char *const *
                  const char *const *vals);
 /* A task's checkpoint: trainer_save with the task's metadata ml (to which
  * the run's options are added as "opt/NAME", so that --resume continues
- * with the same ones) and its extra tensors. */
+ * with the same ones), its extra tensors, and the weights' average
+ * ("ema/NAME" tensors) when there is one. */
 int trainer_save_checkpoint(trainer *tr, const char *path, meta_list *ml, const cli_option *opts,
                             int n_extra, const char *const *extra_names,
                             const rc_tensor *const *extra);
