@@ -77,6 +77,13 @@ char *test_torch_fresh_cases(const char *script, const char *tag, unsigned *seed
 /* Tensor "CASE/NAME" of a parity fixture (data NULL when absent; a file
  * error fails the test). Free it with rc_tensor_free. */
 rc_tensor test_fixture_get(const rc_safetensors *st, const char *c, const char *name);
+/* Runs check_case on every case of a parity fixture file (its "cases"
+ * metadata: comma-separated names; check_case returns non-zero for a case
+ * that differs, having printed why) and fails the test naming the file and
+ * how many differ. Returns the number of cases. */
+int test_fixture_cases(const char *path,
+                       int (*check_case)(const rc_safetensors *st, const char *c, void *user),
+                       void *user);
 /* Parity: got[i] against a fixture tensor, |got - want| <= rtol * max|want|
  * (max at least 1e-3, so an all-zero tensor must be near zero, not exactly;
  * got NULL stands for zeros, a gradient never written). Returns 1 when

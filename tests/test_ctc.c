@@ -178,8 +178,9 @@ static int meta_int(const rc_safetensors *st, const char *c, const char *key, in
 }
 
 /* Runs one case; returns 1 if anything differs from torch. */
-static int check_case(const rc_safetensors *st, const char *c, parity_stats *ps)
+static int check_case(const rc_safetensors *st, const char *c, void *stats)
 {
+    parity_stats *ps = stats;
     rc_tensor lp = test_fixture_get(st, c, "log_probs"), il = test_fixture_get(st, c, "input_lengths"),
               tl = test_fixture_get(st, c, "target_lengths"), tg = test_fixture_get(st, c, "targets"),
               loss = test_fixture_get(st, c, "loss"), dloss = test_fixture_get(st, c, "dloss"), grad = test_fixture_get(st, c, "grad");
@@ -235,28 +236,11 @@ static int check_case(const rc_safetensors *st, const char *c, parity_stats *ps)
     return bad != 0;
 }
 
-static void check_file(const char *path, parity_stats *ps)
-{
-    rc_safetensors *st;
-    if (rc_safetensors_open(path, &st) != RC_OK) fail_msg("%s", rc_last_error());
-    const char *cases = rc_safetensors_meta(st, "cases");
-    assert_non_null(cases);
-    char *list = strdup(cases);
-    int failed = 0, n = 0;
-    for (char *c = strtok(list, ","); c; c = strtok(NULL, ",")) {
-        n++;
-        failed += check_case(st, c, ps);
-    }
-    free(list);
-    rc_safetensors_close(st);
-    if (failed) fail_msg("%s: %d of %d cases differ from torch", path, failed, n);
-}
-
 static void test_parity_with_committed_torch_cases(void **state)
 {
     (void)state;
     parity_stats ps = {0};
-    check_file(RC_SOURCE_DIR "/tests/fixtures/ctc_parity.safetensors", &ps);
+    test_fixture_cases(RC_SOURCE_DIR "/tests/fixtures/ctc_parity.safetensors", check_case, &ps);
     assert_true(ps.cases >= 30);
     /* The fixture holds what it claims to. */
     assert_true(ps.inf_loss >= 3);
@@ -276,7 +260,7 @@ static void test_parity_with_fresh_random_torch_cases(void **state)
         return;
     }
     parity_stats ps = {0};
-    check_file(test_path(dir, "fresh.safetensors"), &ps);
+    test_fixture_cases(test_path(dir, "fresh.safetensors"), check_case, &ps);
     assert_int_equal(ps.cases, 8);
     test_tmpdir_remove(dir);
 }

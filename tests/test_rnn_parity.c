@@ -22,7 +22,7 @@
 #endif
 
 /* Runs one case; returns the number of tensors that differ. */
-static int check_case(const rc_safetensors *st, const char *c)
+static int check_case(const rc_safetensors *st, const char *c, void *unused)
 {
     char prefix[64];
     snprintf(prefix, sizeof prefix, "%s/", c);
@@ -96,29 +96,11 @@ static int check_case(const rc_safetensors *st, const char *c)
     return bad;
 }
 
-/* Checks every case of a fixture file; returns the number of cases. */
-static int check_file(const char *path)
-{
-    rc_safetensors *st;
-    if (rc_safetensors_open(path, &st) != RC_OK) fail_msg("%s", rc_last_error());
-    const char *cases = rc_safetensors_meta(st, "cases");
-    assert_non_null(cases);
-    char *list = strdup(cases);
-    int n = 0, failed = 0;
-    for (char *c = strtok(list, ","); c; c = strtok(NULL, ",")) {
-        n++;
-        if (check_case(st, c)) failed++;
-    }
-    free(list);
-    rc_safetensors_close(st);
-    if (failed) fail_msg("%s: %d of %d cases differ from torch", path, failed, n);
-    return n;
-}
-
 static void test_parity_with_committed_torch_cases(void **state)
 {
     (void)state;
-    int n = check_file(RC_SOURCE_DIR "/tests/fixtures/rnn_parity.safetensors");
+    int n = test_fixture_cases(RC_SOURCE_DIR "/tests/fixtures/rnn_parity.safetensors",
+                               check_case, NULL);
     assert_true(n >= 50);
 }
 
@@ -131,7 +113,7 @@ static void test_parity_with_fresh_random_torch_cases(void **state)
         TEST_SKIP(); /* counted as skipped, not passed */
         return;
     }
-    assert_true(check_file(test_path(dir, "fresh.safetensors")) >= 10);
+    assert_true(test_fixture_cases(test_path(dir, "fresh.safetensors"), check_case, NULL) >= 10);
     test_tmpdir_remove(dir);
 }
 

@@ -27,7 +27,7 @@
 #define MAX_TREES 16
 
 /* Runs one case; returns the number of tensors that differ. */
-static int check_case(const rc_safetensors *st, const char *c)
+static int check_case(const rc_safetensors *st, const char *c, void *unused)
 {
     char k[160];
     snprintf(k, sizeof k, "%s/model", c);
@@ -112,29 +112,12 @@ static int check_case(const rc_safetensors *st, const char *c)
     return bad;
 }
 
-/* Checks every case of a fixture file; returns the number of cases. */
-static int check_file(const char *path)
-{
-    rc_safetensors *st;
-    if (rc_safetensors_open(path, &st) != RC_OK) fail_msg("%s", rc_last_error());
-    const char *cases = rc_safetensors_meta(st, "cases");
-    assert_non_null(cases);
-    char *list = strdup(cases);
-    int n = 0, failed = 0;
-    for (char *c = strtok(list, ","); c; c = strtok(NULL, ",")) {
-        n++;
-        if (check_case(st, c)) failed++;
-    }
-    free(list);
-    rc_safetensors_close(st);
-    if (failed) fail_msg("%s: %d of %d cases differ from torch", path, failed, n);
-    return n;
-}
-
 static void test_tree_models_match_torch_on_deep_trees(void **state)
 {
     (void)state;
-    assert_int_equal(check_file(RC_SOURCE_DIR "/tests/fixtures/tree_parity.safetensors"), 4);
+    assert_int_equal(
+        test_fixture_cases(RC_SOURCE_DIR "/tests/fixtures/tree_parity.safetensors", check_case, NULL),
+        4);
 }
 
 static void test_tree_models_match_fresh_random_torch_cases(void **state)
@@ -146,7 +129,7 @@ static void test_tree_models_match_fresh_random_torch_cases(void **state)
         TEST_SKIP(); /* counted as skipped, not passed */
         return;
     }
-    assert_int_equal(check_file(test_path(dir, "fresh.safetensors")), 4);
+    assert_int_equal(test_fixture_cases(test_path(dir, "fresh.safetensors"), check_case, NULL), 4);
     test_tmpdir_remove(dir);
 }
 

@@ -222,6 +222,27 @@ rc_tensor test_fixture_get(const rc_safetensors *st, const char *c, const char *
     return t;
 }
 
+int test_fixture_cases(const char *path,
+                       int (*check_case)(const rc_safetensors *st, const char *c, void *user),
+                       void *user)
+{
+    rc_safetensors *st;
+    if (rc_safetensors_open(path, &st) != RC_OK) fail_msg("%s", rc_last_error());
+    const char *cases = rc_safetensors_meta(st, "cases");
+    assert_non_null(cases);
+    char *list = strdup(cases);
+    assert_non_null(list);
+    int n = 0, failed = 0;
+    for (char *c = strtok(list, ","); c; c = strtok(NULL, ",")) {
+        n++;
+        failed += check_case(st, c, user) != 0;
+    }
+    free(list);
+    rc_safetensors_close(st);
+    if (failed) fail_msg("%s: %d of %d cases differ from torch", path, failed, n);
+    return n;
+}
+
 int test_close_to_fixture(const char *c, const char *name, const float *got,
                           const rc_tensor *want, double rtol)
 {
