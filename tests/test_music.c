@@ -294,14 +294,23 @@ static void test_train_eval_resume(void **state)
         fail_msg("resume with the checkpoint's own flags: %s", err);
 }
 
-/* Tensor `name` of file `f` in dir (the test fails if it is missing). */
-static rc_tensor file_tensor(const char *f, const char *name)
+/* File f in dir, opened (the test fails if it cannot be read). */
+static rc_safetensors *open_file(const char *f)
 {
     rc_safetensors *st;
     if (rc_safetensors_open(test_path(dir, f), &st) != RC_OK) fail_msg("%s", rc_last_error());
+    return st;
+}
+
+/* Tensor `name` of st, or tensor "ema/name" when ema (the test fails if
+ * it is missing). */
+static rc_tensor file_tensor(const rc_safetensors *st, const char *name, int ema)
+{
+    char k[64];
+    snprintf(k, sizeof k, "%s%s", ema ? "ema/" : "", name);
     rc_tensor t;
-    if (rc_safetensors_get(st, name, &t) != RC_OK) fail_msg("%s: %s", f, rc_last_error());
-    rc_safetensors_close(st);
+    if (rc_safetensors_get(st, k, &t) != RC_OK)
+        fail_msg("%s: %s", rc_safetensors_path(st), rc_last_error());
     return t;
 }
 
@@ -320,13 +329,13 @@ static void test_ema(void **state)
         fail_msg("%s", err);
     const char *names[] = {"rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_hh_l0",
                            "head.weight", "head.bias"};
+    rc_safetensors *w0f = open_file("w0.model.ckpt"), *m1f = open_file("m1.model.ckpt"),
+                   *m1model = open_file("m1.model");
     for (int i = 0; i < 5; i++) {
-        char ema_name[64];
-        snprintf(ema_name, sizeof ema_name, "ema/%s", names[i]);
-        rc_tensor w0 = file_tensor("w0.model.ckpt", names[i]);
-        rc_tensor w1 = file_tensor("m1.model.ckpt", names[i]);
-        rc_tensor avg = file_tensor("m1.model.ckpt", ema_name);
-        rc_tensor saved = file_tensor("m1.model", names[i]);
+        rc_tensor w0 = file_tensor(w0f, names[i], 0);
+        rc_tensor w1 = file_tensor(m1f, names[i], 0);
+        rc_tensor avg = file_tensor(m1f, names[i], 1);
+        rc_tensor saved = file_tensor(m1model, names[i], 0);
         assert_int_equal(w0.size, w1.size);
         assert_int_equal(avg.size, w1.size);
         assert_int_equal(saved.size, w1.size);
@@ -345,6 +354,7 @@ static void test_ema(void **state)
         assert_true(moved);
         rc_tensor_free(&w0), rc_tensor_free(&w1), rc_tensor_free(&avg), rc_tensor_free(&saved);
     }
+    rc_safetensors_close(w0f), rc_safetensors_close(m1f), rc_safetensors_close(m1model);
     /* 12 steps straight, or 6 and --resume to 12: the same average. */
     if (test_run_recur(dir, TRAIN "--steps 12 --eval-every 3 --ema 0.8 --dropout 0.2 "
                                   "--out e1.model", err, sizeof err) ||
@@ -353,15 +363,15 @@ static void test_ema(void **state)
         test_run_recur(dir, "train music --resume e2.model.ckpt --steps 12 --quiet", err,
                        sizeof err))
         fail_msg("%s", err);
+    rc_safetensors *e1f = open_file("e1.model.ckpt"), *e2f = open_file("e2.model.ckpt");
     for (int i = 0; i < 5; i++) {
-        char ema_name[64];
-        snprintf(ema_name, sizeof ema_name, "ema/%s", names[i]);
-        rc_tensor a = file_tensor("e1.model.ckpt", ema_name);
-        rc_tensor b = file_tensor("e2.model.ckpt", ema_name);
+        rc_tensor a = file_tensor(e1f, names[i], 1);
+        rc_tensor b = file_tensor(e2f, names[i], 1);
         assert_int_equal(a.size, b.size);
         assert_memory_equal(a.data, b.data, a.size * sizeof(float));
         rc_tensor_free(&a), rc_tensor_free(&b);
     }
+    rc_safetensors_close(e1f), rc_safetensors_close(e2f);
     test_expect_cli_error(dir, TRAIN "--steps 1 --ema 1 --out x.model", "recur ",
                           "--ema must be 0 (off) or in (0, 1)");
     test_expect_cli_error(dir, TRAIN "--steps 1 --ema -0.5 --out x.model", "recur ",
