@@ -258,9 +258,9 @@ int trainer_init(trainer *tr, const char *cmd, const train_opts *o, rc_params *p
 void trainer_free(trainer *tr)
 {
     if (tr->log) fclose(tr->log);
-    if (tr->ema)
-        for (int i = 0; i < tr->params->n; i++) free(tr->ema[i]);
+    for (int i = 0; tr->ema && i < tr->params->n; i++) free(tr->ema[i]), free(tr->ema_names[i]);
     free(tr->ema);
+    free(tr->ema_names);
     rc_optim_free(tr->opt);
     free(tr->hist_step);
     free(tr->hist_train);
@@ -379,13 +379,18 @@ int trainer_ema_init(trainer *tr, const char *cmd, double decay)
     if (!(decay > 0 && decay < 1)) return cli_error(cmd, "--ema must be in (0, 1), e.g. 0.999");
     int n = tr->params->n;
     tr->ema_decay = decay;
-    if (!(tr->ema = calloc((size_t)(n > 0 ? n : 1), sizeof *tr->ema)))
+    tr->ema = calloc((size_t)(n > 0 ? n : 1), sizeof *tr->ema);
+    tr->ema_names = calloc((size_t)(n > 0 ? n : 1), sizeof *tr->ema_names);
+    if (!tr->ema || !tr->ema_names)
         return cli_error(cmd, "out of memory for the weights' average");
     for (int i = 0; i < n; i++) {
         const rc_tensor *w = &tr->params->vars[i]->value;
-        if (!(tr->ema[i] = malloc((w->size ? w->size : 1) * sizeof(float))))
+        size_t len = strlen(tr->params->names[i]) + 5;
+        if (!(tr->ema[i] = malloc((w->size ? w->size : 1) * sizeof(float))) ||
+            !(tr->ema_names[i] = malloc(len)))
             return cli_error(cmd, "out of memory for the weights' average");
         memcpy(tr->ema[i], w->data, w->size * sizeof(float));
+        snprintf(tr->ema_names[i], len, "ema/%s", tr->params->names[i]);
     }
     return 0;
 }
@@ -393,9 +398,8 @@ int trainer_ema_init(trainer *tr, const char *cmd, double decay)
 int trainer_ema_restore(trainer *tr, const char *cmd, const rc_safetensors *st)
 {
     for (int i = 0; tr->ema && i < tr->params->n; i++) {
-        char name[256];
         const rc_tensor *w = &tr->params->vars[i]->value;
-        snprintf(name, sizeof name, "ema/%s", tr->params->names[i]);
+        const char *name = tr->ema_names[i];
         if (rc_safetensors_find(st, name) < 0) continue;
         rc_tensor t;
         if (rc_safetensors_get_expect(st, name, w->ndim, w->shape, &t) != RC_OK)
@@ -498,15 +502,24 @@ int trainer_save(trainer *tr, const char *path, int n_extra, const char *const *
     rc_tensor h[3] = {{tr->n_hist ? tr->hist_step : &zero, 1, {hn}, (size_t)hn},
                       {tr->n_hist ? tr->hist_train : &zero, 1, {hn}, (size_t)hn},
                       {tr->n_hist ? tr->hist_valid : &zero, 1, {hn}, (size_t)hn}};
-    const char **names = malloc((size_t)(n_extra + 3) * sizeof *names);
-    const rc_tensor **ts = malloc((size_t)(n_extra + 3) * sizeof *ts);
-    if (!names || !ts) {
+    /* The task's tensors, the weights' average ("ema/NAME"), the history. */
+    int n_ema = tr->ema ? tr->params->n : 0;
+    const char **names = malloc((size_t)(n_extra + n_ema + 3) * sizeof *names);
+    const rc_tensor **ts = malloc((size_t)(n_extra + n_ema + 3) * sizeof *ts);
+    rc_tensor *ema = malloc((size_t)(n_ema + 1) * sizeof *ema);
+    if (!names || !ts || !ema) {
         free(names);
         free(ts);
+        free(ema);
         return cli_error("train", "out of memory");
     }
     int n = 0;
     for (int i = 0; i < n_extra; i++) names[n] = extra_names[i], ts[n++] = extra[i];
+    for (int i = 0; i < n_ema; i++) {
+        ema[i] = tr->params->vars[i]->value;
+        ema[i].data = tr->ema[i];
+        names[n] = tr->ema_names[i], ts[n++] = &ema[i];
+    }
     char hcount[32];
     k[m] = "train/history", v[m++] = num(hcount, (double)tr->n_hist);
     names[n] = "history/step", ts[n++] = &h[0];
@@ -515,6 +528,7 @@ int trainer_save(trainer *tr, const char *path, int n_extra, const char *const *
     rc_status st = rc_checkpoint_save(path, tr->params, tr->opt, n, names, ts, m, k, v);
     free(names);
     free(ts);
+    free(ema);
     if (st != RC_OK) return cli_error("train", "%s", rc_last_error());
     return 0;
 }
@@ -525,31 +539,12 @@ int trainer_save_checkpoint(trainer *tr, const char *path, meta_list *ml, const 
 {
     /* Long enough for any path an option holds (--data, --log). */
     enum { N_OPT = 64, OPT_LEN = 1024 };
-    int n_ema = tr->ema ? tr->params->n : 0, n_all = n_extra + n_ema;
     char(*val)[OPT_LEN] = malloc(N_OPT * sizeof *val);
     char(*key)[48] = malloc(N_OPT * sizeof *key);
-    /* The task's tensors, then the average's, named "ema/NAME". */
-    const char **names = malloc((size_t)(n_all + 1) * sizeof *names);
-    const rc_tensor **ts = malloc((size_t)(n_all + 1) * sizeof *ts);
-    rc_tensor *ema = malloc((size_t)(n_ema + 1) * sizeof *ema);
-    char **ema_names = calloc((size_t)(n_ema + 1), sizeof *ema_names);
-    int r = 1;
-    if (!val || !key || !names || !ts || !ema || !ema_names) {
-        cli_error("train", "out of memory");
-        goto done;
-    }
-    for (int i = 0; i < n_extra; i++) names[i] = extra_names[i], ts[i] = extra[i];
-    for (int i = 0; i < n_ema; i++) {
-        size_t len = strlen(tr->params->names[i]) + 5;
-        if (!(ema_names[i] = malloc(len))) {
-            cli_error("train", "out of memory");
-            goto done;
-        }
-        snprintf(ema_names[i], len, "ema/%s", tr->params->names[i]);
-        ema[i] = tr->params->vars[i]->value;
-        ema[i].data = tr->ema[i];
-        names[n_extra + i] = ema_names[i];
-        ts[n_extra + i] = &ema[i];
+    if (!val || !key) {
+        free(val);
+        free(key);
+        return cli_error("train", "out of memory");
     }
     int no = 0;
     for (const cli_option *o = opts; o->name && no < N_OPT; o++, no++) {
@@ -557,13 +552,7 @@ int trainer_save_checkpoint(trainer *tr, const char *path, meta_list *ml, const 
         cli_option_format(o, val[no], sizeof val[no]);
         meta_add(ml, key[no], val[no]);
     }
-    r = trainer_save(tr, path, n_all, names, ts, ml->n, ml->k, ml->v);
-done:
-    for (int i = 0; ema_names && i < n_ema; i++) free(ema_names[i]);
-    free(ema_names);
-    free(ema);
-    free(ts);
-    free(names);
+    int r = trainer_save(tr, path, n_extra, extra_names, extra, ml->n, ml->k, ml->v);
     free(val);
     free(key);
     return r;

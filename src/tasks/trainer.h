@@ -128,9 +128,11 @@ typedef struct trainer {
     double last_loss;  /* the latest step's loss, for the progress line */
     FILE *log;
     /* The running average of the weights (trainer_ema_init; ema NULL:
-     * none): a copy of each parameter, and its decay. */
+     * none): a copy of each parameter, its checkpoint name "ema/NAME", and
+     * the decay. */
     double ema_decay;
     float **ema;
+    char **ema_names;
 } trainer;
 
 int trainer_init(trainer *tr, const char *cmd, const train_opts *o, rc_params *ps,
