@@ -1,7 +1,8 @@
 /* test_gemm.c - the matrix multiply beyond test_core's odd sizes: sizes
  * around the portable kernel's blocks (tiles of 6 rows, or 4 + 4 and 4 + 3
- * at the end of a block, 16 columns; K blocks of up to 384 then 256, A
- * blocks of 144 rows or fewer, B panels of 256 columns or fewer), long K,
+ * at the end of a block, 16 columns; K blocks of up to 768 then 512, A
+ * blocks of 72 rows at K 512 (more at shorter K), B panels of 256 columns
+ * at K 512), long K,
  * beta 0 over NaN, alpha, one-row and one-column products, empty products,
  * and every kernel set this CPU runs. */
 #include "test.h"
@@ -131,7 +132,10 @@ static void block_edges(rc_rng *r)
     static const int big[][3] = {{143, 17, 255}, {144, 16, 256}, {145, 33, 257},
                                  {7, 511, 100},  {9, 512, 40},   {10, 513, 300},
                                  {289, 40, 513}, {150, 530, 20}, {20, 40, 384},
-                                 {97, 35, 385},  {300, 70, 3},   {40, 257, 384}};
+                                 {97, 35, 385},  {300, 70, 3},   {40, 257, 384},
+                                 {71, 17, 511},  {72, 16, 512},  {73, 33, 513},
+                                 {20, 40, 768},  {97, 35, 769},  {145, 33, 1025},
+                                 {9, 257, 512},  {79, 255, 600}};
     for (size_t s = 0; s < sizeof big / sizeof big[0]; s++)
         run_all_trans(rc_gemm_portable, big[s][0], big[s][1], big[s][2], 0.5f,
                       (s & 1) ? 0.0f : -1.0f, (int)(s % 2) * 5, 0, r);

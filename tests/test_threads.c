@@ -286,6 +286,10 @@ static void test_cells_threaded(void **state)
         {RC_CELL_LSTM, 0, 1, 12, 8, 24, 0, 0, 1},  /* one step: the step op's path */
         {RC_CELL_LSTM, 0, 3, 1, 64, 256, 0, 0, 1}, /* batch 1: products split by rc_gemm */
         {RC_CELL_GRU, 0, 3, 2, 64, 256, 1, 1, 1},
+        /* Hidden sizes that fill the kernel's 16-column slivers. */
+        {RC_CELL_LSTM, 0, 6, 9, 5, 128, 1, 1, 1},  {RC_CELL_LSTM, 0, 4, 20, 3, 64, 0, 0, 0},
+        {RC_CELL_GRU, 0, 5, 11, 6, 96, 0, 1, 1},   {RC_CELL_GRU, 0, 4, 8, 1, 48, 1, 0, 1},
+        {RC_CELL_RNN_RELU, 0, 5, 6, 7, 64, 1, 1, 0},
     };
     char what[160];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

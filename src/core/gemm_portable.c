@@ -23,11 +23,15 @@
 
 #include <string.h>
 
-/* MR x NR is the register tile. A KC x NR sliver of B (16 KiB) stays in L1
- * while the MC x KC block of A (144 KiB) streams from L2 and the KC x NC
- * panel of B (256 KiB) from L2/L3. The two packing buffers are 400 KiB of
- * thread-local storage. */
-enum { MR = 6, NR = 16, KC = 256, MC = 144, NC = 256 };
+/* MR x NR is the register tile. A KC x NR sliver of B (32 KiB) is read by
+ * every tile of the MC x KC block of A (144 KiB, in L2) while the next
+ * sliver is fetched (the first tile of a sliver prefetches it); the KC x NC
+ * panel of B is 512 KiB. KC 512 rather than 256: K = 512 (a hidden size of
+ * 512) in one block, C loaded and stored once; it and the prefetch were
+ * measured together, 1.0 to 1.1 times the speed of KC 256 without it on
+ * the workloads' shapes, never slower (docs/performance.md). The two
+ * packing buffers are 670 KiB of thread-local storage. */
+enum { MR = 6, NR = 16, KC = 512, MC = 72, NC = 256 };
 /* Column chunk of the matrix-vector routine's accumulator (in L1), and the
  * chunk a strided vector is copied in. */
 enum { JB = 1024, DOT_CHUNK = 1024 };
@@ -157,8 +161,9 @@ static inline AI void pack_a_body(int ta, const float *A, size_t lda, int i0, in
 
 static inline void tile_body_4(int kc, const float *restrict pa, const float *restrict pb,
                                float *restrict c, size_t ldc, float alpha, float beta,
-                               const int rows, const int j0)
+                               const int rows, const int j0, const float *pf)
 {
+    (void)pf;
     float acc[MR][8] = {{0}};
     pb += j0;
     for (int k = 0; k < kc; k++, pa += rows, pb += NR)
@@ -252,7 +257,7 @@ static inline AI void pack_b_body(int tb, const float *B, size_t ldb, int k0, in
 
 /* One kernel set per instruction set: the same bodies, compiled for it. */
 typedef void (*tile_fn)(int kc, const float *pa, const float *pb, float *c, size_t ldc,
-                        float alpha, float beta);
+                        float alpha, float beta, const float *pf);
 typedef struct kernel_set {
     const char *name;
     tile_fn tile[MR + 1]; /* by the number of rows */
@@ -268,13 +273,13 @@ typedef struct kernel_set {
 
 /* A tile of H rows: 16 columns at once with vectors of 8, or as two halves
  * of 8 columns with vectors of 4 (12 accumulators either way). */
-#define TILE_8(H) tile_body_8(kc, pa, pb, c, ldc, alpha, beta, H, 0)
+#define TILE_8(H) tile_body_8(kc, pa, pb, c, ldc, alpha, beta, H, 0, pf)
 #define TILE_4(H)                                                                          \
-    (tile_body_4(kc, pa, pb, c, ldc, alpha, beta, H, 0),                                   \
-     tile_body_4(kc, pa, pb, c, ldc, alpha, beta, H, 8))
+    (tile_body_4(kc, pa, pb, c, ldc, alpha, beta, H, 0, pf),                               \
+     tile_body_4(kc, pa, pb, c, ldc, alpha, beta, H, 8, NULL))
 #define TILE_FN(SUF, ATTR, W, H)                                                           \
     ATTR static void tile##H##_##SUF(int kc, const float *pa, const float *pb, float *c,   \
-                                     size_t ldc, float alpha, float beta)                  \
+                                     size_t ldc, float alpha, float beta, const float *pf) \
     {                                                                                      \
         TILE_##W(H);                                                                       \
     }
@@ -410,7 +415,7 @@ static int m_block(int M, int kcb) { return block_size(M, MC * KC / kcb / MR * M
 
 /* C[mc x nc] (+)= alpha * (packed A block) (packed B slivers, `bstride`
  * floats apart): every MR x NR tile, the partial ones at the right edge
- * through a buffer. */
+ * through a buffer. The first tile of each sliver prefetches the next. */
 static void macro_kernel(const kernel_set *ks, int mc, int nc, int kc, const float *pa,
                          const float *pb, size_t bstride, float alpha, float bet, float *C,
                          size_t ldc)
@@ -418,18 +423,19 @@ static void macro_kernel(const kernel_set *ks, int mc, int nc, int kc, const flo
     for (int jr = 0; jr < nc; jr += NR) {
         int nr = MIN(NR, nc - jr);
         const float *b = pb + (size_t)(jr / NR) * bstride;
-        for (int ir = 0, h; ir < mc; ir += h) {
+        const float *next = jr + NR < nc ? b + bstride : NULL;
+        for (int ir = 0, h; ir < mc; ir += h, next = NULL) {
             h = sliver_rows(mc, ir);
             const float *a = pa + (size_t)ir * kc;
             float *c = C + (size_t)ir * ldc + jr;
             if (nr == NR) {
-                ks->tile[h](kc, a, b, c, ldc, alpha, bet);
+                ks->tile[h](kc, a, b, c, ldc, alpha, bet, next);
                 continue;
             }
             /* Past the last column: the whole tile into a buffer, then
              * the part that exists into C. */
             _Alignas(32) float t[MR * NR];
-            ks->tile[h](kc, a, b, t, NR, alpha, 0.0f);
+            ks->tile[h](kc, a, b, t, NR, alpha, 0.0f, NULL);
             for (int i = 0; i < h; i++)
                 for (int j = 0; j < nr; j++) {
                     float *cp = c + (size_t)i * ldc + j;
@@ -558,7 +564,7 @@ void rc_gemm_packed(int trans_a, int M, int N, int K, float alpha, const float *
 static inline AI void CAT(tile_body_, VW)(int kc, const float *restrict pa,
                                           const float *restrict pb, float *restrict c,
                                           size_t ldc, float alpha, float beta, const int rows,
-                                          const int j0)
+                                          const int j0, const float *pf)
 {
     vf acc[MR][2];
     UNROLL
@@ -571,18 +577,31 @@ static inline AI void CAT(tile_body_, VW)(int kc, const float *restrict pa,
         __builtin_prefetch(c + i * ldc + j0, 1);
         __builtin_prefetch(c + i * ldc + j0 + 2 * VW - 1, 1);
     }
-    for (int k = 0; k < kc; k++, pa += rows, pb += NR) {
-        /* Named vectors, not an array: clang keeps an array on the stack. */
-        vf b0, b1;
-        LOADV(b0, pb);
-        LOADV(b1, pb + VW);
-        UNROLL
-        for (int i = 0; i < rows; i++) {
-            float a = pa[i];
-            acc[i][0] += a * b0;
-            acc[i][1] += a * b1;
+    /* One rank-1 update: named vectors, not an array (clang keeps an
+     * array on the stack). */
+#define RANK1_STEP                                                                         \
+    do {                                                                                   \
+        vf b0, b1;                                                                         \
+        LOADV(b0, pb);                                                                     \
+        LOADV(b1, pb + VW);                                                                \
+        UNROLL                                                                             \
+        for (int i = 0; i < rows; i++) {                                                   \
+            float a = pa[i];                                                               \
+            acc[i][0] += a * b0;                                                           \
+            acc[i][1] += a * b1;                                                           \
+        }                                                                                  \
+    } while (0)
+    int k = 0;
+    /* pf: the next sliver of B, one cache line (a row of NR numbers) per
+     * step, so that it is in cache when its first tile starts (it comes
+     * from L3 otherwise, and that tile waits for it). */
+    if (pf)
+        for (; k < kc; k++, pa += rows, pb += NR, pf += NR) {
+            __builtin_prefetch(pf);
+            RANK1_STEP;
         }
-    }
+    for (; k < kc; k++, pa += rows, pb += NR) RANK1_STEP;
+#undef RANK1_STEP
     UNROLL
     for (int i = 0; i < rows; i++) {
         UNROLL
