@@ -395,8 +395,8 @@ static void dot_strided(const kernel_set *ks, int R, int L, const float *X, size
 }
 
 /* Splits n into ceil(n / max) near-equal blocks, rounded up to a multiple
- * of `unit`, so that no block is a sliver (K = 513 is 176 + 176 + 161, not
- * 256 + 256 + 1). */
+ * of `unit`, so that no block is a sliver (K = 1025 is 344 + 344 + 337,
+ * not 512 + 512 + 1). */
 static int block_size(int n, int max, int unit)
 {
     int nb = (n + max - 1) / max;
