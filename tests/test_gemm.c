@@ -19,6 +19,9 @@ size_t rc_gemm_packed_floats(int K, int N);
 void rc_gemm_pack_b(int trans_b, int K, int N, const float *B, int ldb, float *packed);
 void rc_gemm_packed(int trans_a, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *packed, float beta, float *C, int ldc);
+/* In gemm_portable.c: 1 makes rc_gemm_portable go the way it goes when
+ * its packing buffer cannot be allocated. */
+void rc_gemm_portable_no_buffers(int on);
 
 typedef void (*gemm_fn)(int, int, int, int, int, float, const float *, int, const float *,
                         int, float, float *, int);
@@ -263,6 +266,22 @@ static void test_gemm_packed(void **state)
     for_each_kernel(packed);
 }
 
+/* Out of memory for the B panel: the product is still right (a plain
+ * loop), beta 0 over NaN included, across K blocks. */
+static void test_gemm_without_buffers(void **state)
+{
+    (void)state;
+    rc_rng r;
+    rc_rng_init(&r, 21);
+    rc_gemm_portable_no_buffers(1);
+    static const int sh[][3] = {{5, 15, 7}, {13, 33, 1}, {20, 40, 769}, {7, 100, 1100}};
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++) {
+        run_all_trans(rc_gemm_portable, sh[s][0], sh[s][1], sh[s][2], 0.5f,
+                      (s & 1) ? 0.0f : 1.0f, (int)(s % 2) * 3, (s & 1), &r);
+    }
+    rc_gemm_portable_no_buffers(0);
+}
+
 static void test_gemm_zero_sizes(void **state)
 {
     (void)state;
@@ -313,4 +332,5 @@ TEST_GROUP(gemm_tests, "gemm",
            cmocka_unit_test(test_gemm_vectors),
            cmocka_unit_test(test_gemm_zero_sizes),
            cmocka_unit_test(test_gemm_packed),
+           cmocka_unit_test(test_gemm_without_buffers),
            cmocka_unit_test(test_gemm_rnn_shapes));

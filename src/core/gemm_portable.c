@@ -15,12 +15,15 @@
  *     best set this CPU runs is chosen at call time;
  *   - a one-row or one-column product goes to a matrix-vector routine, as
  *     packing would cost as much as the product itself.
- * The packing buffers are fixed-size thread-local arrays: no malloc, no
- * leak, and calls on different threads do not share them.
+ * Each thread packs into buffers of its own: A into a thread-local array,
+ * B into a block it allocates at its first product and frees when it
+ * ends (below).
  */
 #ifndef RC_GEMM_BODIES
 #include "../internal.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* MR x NR is the register tile. A KC x NR sliver of B (32 KiB) is read by
@@ -29,8 +32,7 @@
  * panel of B is 512 KiB. KC 512 rather than 256: K = 512 (a hidden size of
  * 512) in one block, C loaded and stored once; it and the prefetch were
  * measured together, 1.0 to 1.1 times the speed of KC 256 without it on
- * the workloads' shapes, never slower (docs/performance.md). The two
- * packing buffers are 670 KiB of thread-local storage. */
+ * the workloads' shapes, never slower (docs/performance.md). */
 enum { MR = 6, NR = 16, KC = 512, MC = 72, NC = 256 };
 /* Column chunk of the matrix-vector routine's accumulator (in L1), and the
  * chunk a strided vector is copied in. */
@@ -56,12 +58,56 @@ enum { JB = 1024, DOT_CHUNK = 1024 };
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 
-static _Thread_local _Alignas(64) float pack_a_buf[MC * KC];
 /* A sliver of B is NR*kc floats, a multiple of 4 KiB for kc = 64, 128...:
  * a cache line between slivers keeps the rows of different slivers out of
  * one L1 set while packing. */
 #define B_SLIVER(kc) ((size_t)NR * (kc) + 16)
-static _Thread_local _Alignas(64) float pack_b_buf[(NC / NR) * (NR * KC + 16)];
+/* The A block, 144 KiB of thread-local storage: all that the packed
+ * product of a recurrent step needs. */
+static _Thread_local _Alignas(64) float pack_a_buf[MC * KC];
+enum { PACK_B_FLOATS = (NC / NR) * (NR * KC + 16) };
+
+/* The B panel (513 KiB), allocated by each thread at its first product.
+ * Not thread-local storage like the A block: glibc carves static TLS out
+ * of every thread's stack, the application's threads too, and a program
+ * that starts threads with stacks smaller than that could not start them
+ * at all (with both buffers there, 512 KiB stacks failed). A thread's
+ * block is freed when it ends (a key's destructor), the main thread's at
+ * exit. NULL when out of memory: rc_gemm_portable then computes without
+ * packing. */
+static _Thread_local float *pack_b_mem;
+static pthread_key_t pack_b_key;
+static pthread_once_t pack_b_once = PTHREAD_ONCE_INIT;
+static int pack_b_key_made;
+
+static void make_pack_b_key(void) { pack_b_key_made = pthread_key_create(&pack_b_key, free) == 0; }
+
+/* Not in recur.h: for tests/test_gemm.c, on 1 makes rc_gemm_portable go
+ * the way it goes when its B panel cannot be allocated. Not thread-safe:
+ * call it while no product runs. */
+static int no_buffers;
+void rc_gemm_portable_no_buffers(int on);
+void rc_gemm_portable_no_buffers(int on) { no_buffers = on; }
+
+static float *pack_b_buffer(void)
+{
+    if (no_buffers) return NULL;
+    if (pack_b_mem) return pack_b_mem;
+    pthread_once(&pack_b_once, make_pack_b_key);
+    void *p = NULL;
+    if (!pack_b_key_made ||
+        posix_memalign(&p, 64, PACK_B_FLOATS * sizeof(float)) != 0)
+        return NULL;
+    pthread_setspecific(pack_b_key, p);
+    return pack_b_mem = p;
+}
+
+__attribute__((destructor)) static void free_main_pack_b(void)
+{
+    if (pack_b_mem && pack_b_key_made) pthread_setspecific(pack_b_key, NULL);
+    free(pack_b_mem);
+    pack_b_mem = NULL;
+}
 
 /* Full unrolling of the short loops over rows and vectors, so that the
  * accumulators live in registers: clang wants its own pragma (with GCC's
@@ -445,6 +491,22 @@ static void macro_kernel(const kernel_set *ks, int mc, int nc, int kc, const flo
     }
 }
 
+/* C = alpha op(A) op(B) + beta C without packing (beta 0: C not read). */
+static void gemm_unpacked(int ta, int tb, int M, int N, int K, float alpha, const float *A,
+                          size_t lda, const float *B, size_t ldb, float beta, float *C,
+                          size_t ldc)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = 0.0f;
+            for (int k = 0; k < K; k++)
+                s += (ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) *
+                     (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+            float *c = C + (size_t)i * ldc + j;
+            *c = alpha * s + (beta == 0.0f ? 0.0f : beta * *c);
+        }
+}
+
 void rc_gemm_portable(int trans_a, int trans_b, int M, int N, int K, float alpha,
                       const float *A, int lda, const float *B, int ldb, float beta, float *C,
                       int ldc)
@@ -474,9 +536,14 @@ void rc_gemm_portable(int trans_a, int trans_b, int M, int N, int K, float alpha
         return;
     }
 
-    float *pa = pack_a_buf, *pb = pack_b_buf;
+    float *pa = pack_a_buf, *pb = pack_b_buffer();
+    if (!pb) { /* out of memory: the plain way, slowly */
+        gemm_unpacked(trans_a, trans_b, M, N, K, alpha, A, (size_t)lda, B, (size_t)ldb, beta, C,
+                      (size_t)ldc);
+        return;
+    }
     int kcb = k_block(K);
-    int nmax = (int)(sizeof pack_b_buf / sizeof pack_b_buf[0] / B_SLIVER(kcb)) * NR;
+    int nmax = (int)(PACK_B_FLOATS / B_SLIVER(kcb)) * NR;
     int mcb = m_block(M, kcb), ncb = block_size(N, nmax, NR);
     for (int jc = 0; jc < N; jc += ncb) {
         int nc = MIN(ncb, N - jc);
