@@ -266,8 +266,8 @@ static void test_gemm_packed(void **state)
     for_each_kernel(packed);
 }
 
-/* Out of memory for the B panel: the product is still right (a plain
- * loop), beta 0 over NaN included, across K blocks. */
+/* Out of memory for the B panel: the product is still right (row by row,
+ * with the matrix-vector routines), beta 0 over NaN included, long K. */
 static void test_gemm_without_buffers(void **state)
 {
     (void)state;

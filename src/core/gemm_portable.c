@@ -73,8 +73,8 @@ enum { PACK_B_FLOATS = (NC / NR) * (NR * KC + 16) };
  * that starts threads with stacks smaller than that could not start them
  * at all (with both buffers there, 512 KiB stacks failed). A thread's
  * block is freed when it ends (a key's destructor), the main thread's at
- * exit. NULL when out of memory: rc_gemm_portable then computes without
- * packing. */
+ * exit. NULL when out of memory: rc_gemm_portable then computes row by
+ * row with the matrix-vector routines, which need no buffer. */
 static _Thread_local float *pack_b_mem;
 static pthread_key_t pack_b_key;
 static pthread_once_t pack_b_once = PTHREAD_ONCE_INIT;
@@ -491,20 +491,17 @@ static void macro_kernel(const kernel_set *ks, int mc, int nc, int kc, const flo
     }
 }
 
-/* C = alpha op(A) op(B) + beta C without packing (beta 0: C not read). */
-static void gemm_unpacked(int ta, int tb, int M, int N, int K, float alpha, const float *A,
-                          size_t lda, const float *B, size_t ldb, float beta, float *C,
-                          size_t ldc)
+/* c[1 x N] = alpha a . op(B) + beta c, a the K numbers of one row of op(A)
+ * (inc_a apart): the rows of B [K x N] weighted by a, or one dot product
+ * per row of B [N x K]. Needs no packing buffer. */
+static void row_times_b(const kernel_set *ks, int trans_b, int N, int K, float alpha,
+                        const float *a, size_t inc_a, const float *B, size_t ldb, float beta,
+                        float *c)
 {
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            float s = 0.0f;
-            for (int k = 0; k < K; k++)
-                s += (ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) *
-                     (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
-            float *c = C + (size_t)i * ldc + j;
-            *c = alpha * s + (beta == 0.0f ? 0.0f : beta * *c);
-        }
+    if (!trans_b)
+        ks->axpy(K, N, B, ldb, a, inc_a, c, 1, alpha, beta);
+    else
+        dot_strided(ks, N, K, B, ldb, a, inc_a, c, 1, alpha, beta);
 }
 
 void rc_gemm_portable(int trans_a, int trans_b, int M, int N, int K, float alpha,
@@ -517,13 +514,9 @@ void rc_gemm_portable(int trans_a, int trans_b, int M, int N, int K, float alpha
         return;
     }
     const kernel_set *ks = pick();
+    size_t inc_a = trans_a ? (size_t)lda : 1; /* along a row of op(A) */
     if (M == 1) {
-        /* c[1 x N] = a . op(B), a the K numbers of op(A)'s one row. */
-        size_t inc_a = trans_a ? (size_t)lda : 1;
-        if (!trans_b) /* B [K x N]: the rows of B weighted by a */
-            ks->axpy(K, N, B, (size_t)ldb, A, inc_a, C, 1, alpha, beta);
-        else /* B [N x K]: one dot product per row of B */
-            dot_strided(ks, N, K, B, (size_t)ldb, A, inc_a, C, 1, alpha, beta);
+        row_times_b(ks, trans_b, N, K, alpha, A, inc_a, B, (size_t)ldb, beta, C);
         return;
     }
     if (N == 1) {
@@ -537,9 +530,10 @@ void rc_gemm_portable(int trans_a, int trans_b, int M, int N, int K, float alpha
     }
 
     float *pa = pack_a_buf, *pb = pack_b_buffer();
-    if (!pb) { /* out of memory: the plain way, slowly */
-        gemm_unpacked(trans_a, trans_b, M, N, K, alpha, A, (size_t)lda, B, (size_t)ldb, beta, C,
-                      (size_t)ldc);
+    if (!pb) { /* out of memory: row by row, as a one-row product is done */
+        for (int i = 0; i < M; i++)
+            row_times_b(ks, trans_b, N, K, alpha, trans_a ? A + i : A + (size_t)i * lda, inc_a,
+                        B, (size_t)ldb, beta, C + (size_t)i * ldc);
         return;
     }
     int kcb = k_block(K);
