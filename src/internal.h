@@ -51,6 +51,10 @@ size_t rc_gemm_packed_floats(int K, int N);
  * kernel, OpenBLAS's own count, 0 when not known. */
 int rc_gemm_threads(void);
 void rc_gemm_pack_b(int trans_b, int K, int N, const float *B, int ldb, float *packed);
+/* The same, only part `part` (0 .. parts-1) of B's columns: the parts
+ * together write what rc_gemm_pack_b does. */
+void rc_gemm_pack_b_part(int trans_b, int K, int N, const float *B, int ldb, float *packed,
+                         int part, int parts);
 void rc_gemm_packed(int trans_a, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *packed, float beta, float *C, int ldc);
 

@@ -17,6 +17,8 @@ const char *rc_gemm_portable_kernel(int isa);
 /* In gemm_portable.c, declared in src/internal.h: a B packed once. */
 size_t rc_gemm_packed_floats(int K, int N);
 void rc_gemm_pack_b(int trans_b, int K, int N, const float *B, int ldb, float *packed);
+void rc_gemm_pack_b_part(int trans_b, int K, int N, const float *B, int ldb, float *packed,
+                         int part, int parts);
 void rc_gemm_packed(int trans_a, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *packed, float beta, float *C, int ldc);
 /* In gemm_portable.c: 1 makes rc_gemm_portable go the way it goes when
@@ -266,6 +268,41 @@ static void test_gemm_packed(void **state)
     for_each_kernel(packed);
 }
 
+/* B packed in parts (as the pool's threads pack a recurrent weight) is
+ * the same bytes as packed at once, padding included, for any number of
+ * parts (more parts than slivers leaves some empty); a part out of range
+ * writes nothing. */
+static void test_gemm_pack_b_in_parts(void **state)
+{
+    (void)state;
+    rc_rng r;
+    rc_rng_init(&r, 22);
+    static const int sh[][2] = {{7, 5}, {512, 2048}, {300, 33}, {1100, 100}, {769, 17}};
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
+        for (int tb = 0; tb < 2; tb++) {
+            int K = sh[s][0], N = sh[s][1], ldb = (tb ? K : N) + 3;
+            size_t nb = (size_t)(tb ? N : K) * ldb, np = rc_gemm_packed_floats(K, N);
+            float *B = malloc(nb * sizeof *B), *whole = malloc(np * sizeof *whole),
+                  *parts = malloc(np * sizeof *parts);
+            assert_true(B && whole && parts);
+            rc_rng_fill_uniform(&r, B, nb, -1.0f, 1.0f);
+            memset(whole, 0xff, np * sizeof *whole);
+            rc_gemm_pack_b(tb, K, N, B, ldb, whole);
+            for (int n = 1; n <= 9; n += 2) {
+                memset(parts, 0xff, np * sizeof *parts);
+                for (int p = n - 1; p >= 0; p--)
+                    rc_gemm_pack_b_part(tb, K, N, B, ldb, parts, p, n);
+                rc_gemm_pack_b_part(tb, K, N, B, ldb, parts, n, n);
+                rc_gemm_pack_b_part(tb, K, N, B, ldb, parts, -1, n);
+                for (size_t i = 0; i < np; i++)
+                    if (memcmp(&whole[i], &parts[i], sizeof *parts))
+                        fail_msg("B %dx%d tb=%d in %d parts: float %zu of %zu differs", K, N, tb,
+                                 n, i, np);
+            }
+            free(B), free(whole), free(parts);
+        }
+}
+
 /* Out of memory for the B panel: the product is still right (row by row,
  * with the matrix-vector routines), beta 0 over NaN included, long K. */
 static void test_gemm_without_buffers(void **state)
@@ -332,5 +369,6 @@ TEST_GROUP(gemm_tests, "gemm",
            cmocka_unit_test(test_gemm_vectors),
            cmocka_unit_test(test_gemm_zero_sizes),
            cmocka_unit_test(test_gemm_packed),
+           cmocka_unit_test(test_gemm_pack_b_in_parts),
            cmocka_unit_test(test_gemm_without_buffers),
            cmocka_unit_test(test_gemm_rnn_shapes));

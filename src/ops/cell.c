@@ -203,15 +203,37 @@ static int use_packed(const cell_ctx *c)
 void rc_cell_set_packed(int on);
 void rc_cell_set_packed(int on) { packed_off = !on; }
 
-/* W_hh packed from the tape's arena: as op(B) of h W_hh^T (forward) or of
- * dG W_hh (backward). NULL when not used, or out of memory. */
+/* op(B) [K x N] packed into the tape's arena by all the pool's threads,
+ * each its columns: a weight of hidden 512 is 4 MiB to copy, and the
+ * other threads would wait while one did it. NULL when out of memory. */
+typedef struct pack_job {
+    int trans_b, K, N, ldb;
+    const float *B;
+    float *packed;
+} pack_job;
+
+static void pack_part(void *arg, int p, int n)
+{
+    const pack_job *j = arg;
+    rc_gemm_pack_b_part(j->trans_b, j->K, j->N, j->B, j->ldb, j->packed, p, n);
+}
+
+static float *pack_weights(rc_tape *t, int trans_b, int K, int N, const float *B, int ldb)
+{
+    float *w = rc_tape_alloc(t, rc_gemm_packed_floats(K, N) * sizeof(float));
+    if (!w) return NULL;
+    pack_job j = {trans_b, K, N, ldb, B, w};
+    rc_pool_run((size_t)K * N >= ((size_t)1 << 16) ? rc_pool_threads() : 1, pack_part, &j);
+    return w;
+}
+
+/* W_hh packed: as op(B) of h W_hh^T (forward) or of dG W_hh (backward).
+ * NULL when not used, or out of memory. */
 static float *packed_weights(rc_tape *t, const cell_ctx *c, int forward)
 {
     if (!use_packed(c)) return NULL;
     int GH = c->G * c->H, P = c->P, K = forward ? P : GH, N = forward ? GH : P;
-    float *w = rc_tape_alloc(t, rc_gemm_packed_floats(K, N) * sizeof(float));
-    if (w) rc_gemm_pack_b(forward, K, N, c->w_hh->value.data, P, w);
-    return w;
+    return pack_weights(t, forward, K, N, c->w_hh->value.data, P);
 }
 
 /* The cell's forward kernel on rows [lo, lo+n) of step s. g holds the
@@ -366,10 +388,8 @@ static int cell_forward(rc_tape *t, cell_ctx *c, float *out)
     } else {
         c->bias = bias;
         if (use_packed(c)) {
-            float *w = rc_tape_alloc(t, rc_gemm_packed_floats(I, GH) * sizeof(float));
-            if (!w) return 0;
-            rc_gemm_pack_b(1, I, GH, c->w_ih->value.data, I, w);
-            c->w_ih_packed = w;
+            c->w_ih_packed = pack_weights(t, 1, I, GH, c->w_ih->value.data, I);
+            if (!c->w_ih_packed) return 0;
         }
     }
 
