@@ -9,15 +9,17 @@
  *
  *   caller                         worker w (1 .. n-1)
  *   ------                         --------
- *   job = fn, arg, parts           spin on gen (up to SPIN_NS),
+ *   job = fn, arg, parts           spin on gen (up to YIELD_NS),
  *   gen++  (wake sleepers)           then sleep on go_cv
  *   fn(arg, 0, parts)              fn(arg, w, parts) if w < parts
  *   wait pending == 0 (spin,       pending-- (wake the caller if
  *     then sleep on done_cv)         it sleeps)
  *
- * Waiting spins only briefly (SPIN_NS) and then blocks on a condition
- * variable: on a machine that other processes share, a thread that spun
- * forever would take a core from them (and from our own other thread).
+ * Waiting spins for a few milliseconds at most, yielding its core to any
+ * other runnable thread after the first 0.2 (below), and then blocks on a
+ * condition variable: on a machine that other processes share, a thread
+ * that spun forever would take a core from them (and from our own other
+ * thread).
  * The wake-up handshakes are Dekker-style on sequentially consistent
  * atomics: the waker publishes, then looks for sleepers; a sleeper counts
  * itself, then looks again, so one of the two always sees the other.
@@ -30,16 +32,25 @@
 #include "../internal.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
 enum { MAX_THREADS = 64 };
-/* How long a waiting thread spins before it sleeps: longer than the gap
- * between the products of one generation step, far shorter than a
- * scheduler's time slice. */
+/* How a waiting thread waits: it spins for SPIN_NS (longer than the gap
+ * between the products of one generation step), then goes on spinning
+ * but gives its core to any other runnable thread at every turn
+ * (sched_yield) up to YIELD_NS, then sleeps. The yielding phase covers
+ * the serial stretches between the parallel parts of a batch (a loss, the
+ * next batch's setup: a few milliseconds) and a thread that ends its rows
+ * of a time loop first: waking a sleeping thread costs tens to hundreds of
+ * microseconds on a virtual machine, and its part starts that much late
+ * (with 5 ms instead of 0.2, inference on (ii) and (iii) 1.03 to 1.07 times
+ * as fast, docs/performance.md). */
 #define SPIN_NS 200000L
+#define YIELD_NS 5000000L
 
 static struct {
     pthread_mutex_t mu;  /* guards the sleeps and wake-ups */
@@ -80,33 +91,38 @@ static long now_ns(void)
     return (long)ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
-/* Spins until *v != old (returns 1) or SPIN_NS have passed (returns 0). */
+/* One turn of a waiting thread's spin (i counts the turns, *start is
+ * when it began, 0 before the first check): 0 when it is time to sleep. */
+static int keep_spinning(unsigned i, long *start)
+{
+    if ((i & 63) != 63) {
+        cpu_relax();
+        return 1;
+    }
+    long t = now_ns();
+    if (!*start) *start = t;
+    if (t - *start > YIELD_NS) return 0;
+    if (t - *start > SPIN_NS) sched_yield();
+    return 1;
+}
+
+/* Spins until *v != old (returns 1) or it is time to sleep (returns 0). */
 static int spin_while_uint(atomic_uint *v, unsigned old)
 {
-    long deadline = 0;
+    long start = 0;
     for (unsigned i = 0;; i++) {
         if (atomic_load(v) != old) return 1;
-        cpu_relax();
-        if ((i & 63) == 63) {
-            long t = now_ns();
-            if (!deadline) deadline = t + SPIN_NS;
-            else if (t > deadline) return 0;
-        }
+        if (!keep_spinning(i, &start)) return 0;
     }
 }
 
-/* Spins until *v == 0 (returns 1) or SPIN_NS have passed (returns 0). */
+/* Spins until *v == 0 (returns 1) or it is time to sleep (returns 0). */
 static int spin_until_zero(atomic_int *v)
 {
-    long deadline = 0;
+    long start = 0;
     for (unsigned i = 0;; i++) {
         if (atomic_load(v) == 0) return 1;
-        cpu_relax();
-        if ((i & 63) == 63) {
-            long t = now_ns();
-            if (!deadline) deadline = t + SPIN_NS;
-            else if (t > deadline) return 0;
-        }
+        if (!keep_spinning(i, &start)) return 0;
     }
 }
 
