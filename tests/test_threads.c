@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* -------------------------------------------------------------- pool -- */
 
@@ -100,6 +101,44 @@ static void test_pool_runs_every_part(void **state)
     assert_int_equal(pr.runs[0], 1);
     assert_int_equal(pr.runs[1], 0);
     assert_int_equal(rc_get_threads(), 1);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {}
+}
+
+/* Part 1 (a worker) takes 30 ms, far past the 5 ms a waiting thread spins. */
+static void slow_worker_part(void *arg, int p, int n)
+{
+    if (p == 1) sleep_ms(30);
+    probe_part(arg, p, n);
+}
+
+/* The pool's sleeps: a worker idle for longer than its spin goes to sleep
+ * and must be woken by the next job, and a caller whose worker takes
+ * longer than the spin sleeps and must be woken when the worker ends.
+ * Every part still runs once, on the same threads. (A lost wake-up hangs
+ * here: checked by taking out either broadcast in pool.c.) */
+static void test_pool_wakes_sleepers(void **state)
+{
+    (void)state;
+    rc_set_threads(2);
+    for (int round = 0; round < 3; round++) {
+        sleep_ms(30); /* the worker is asleep now */
+        pool_probe pr;
+        memset(&pr, 0, sizeof pr);
+        rc_pool_run(2, probe_part, &pr);
+        assert_true(pr.runs[0] == 1 && pr.runs[1] == 1);
+        assert_false(pthread_equal(pr.who[1], pthread_self()));
+        memset(&pr, 0, sizeof pr);
+        rc_pool_run(2, slow_worker_part, &pr); /* the caller sleeps in it */
+        assert_true(pr.runs[0] == 1 && pr.runs[1] == 1);
+        assert_true(pthread_equal(pr.who[0], pthread_self()));
+        assert_false(pthread_equal(pr.who[1], pthread_self()));
+    }
+    rc_set_threads(1);
 }
 
 static void test_pool_range(void **state)
@@ -367,5 +406,6 @@ static void test_cli_threads(void **state)
 }
 
 TEST_GROUP(threads_group, "threads", cmocka_unit_test(test_pool_runs_every_part),
+           cmocka_unit_test(test_pool_wakes_sleepers),
            cmocka_unit_test(test_pool_range), cmocka_unit_test(test_gemm_split),
            cmocka_unit_test(test_cells_threaded), cmocka_unit_test(test_cli_threads));

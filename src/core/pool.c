@@ -47,8 +47,8 @@ enum { MAX_THREADS = 64 };
  * next batch's setup: a few milliseconds) and a thread that ends its rows
  * of a time loop first: waking a sleeping thread costs tens to hundreds of
  * microseconds on a virtual machine, and its part starts that much late
- * (with 5 ms instead of 0.2, inference on (ii) and (iii) 1.03 to 1.07 times
- * as fast, docs/performance.md). */
+ * (against sleeping after 0.2 ms: inference on (ii) and (iii) 1.05 to 1.13
+ * times as fast, docs/performance.md). */
 #define SPIN_NS 200000L
 #define YIELD_NS 5000000L
 
