@@ -676,19 +676,19 @@ static inline AI void CAT(tile_body_, VW)(int kc, const float *restrict pa,
             acc[i][1] += a * b1;                                                           \
         }                                                                                  \
     } while (0)
-    int k = 0;
     /* pf: the next sliver of B, one cache line (a row of NR numbers) per
      * step, so that it is in cache when its first tile starts (it comes
      * from L3 otherwise, and that tile waits for it). */
     if (pf) {
         UNROLL_K
-        for (; k < kc; k++, pa += rows, pb += NR, pf += NR) {
+        for (int k = 0; k < kc; k++, pa += rows, pb += NR, pf += NR) {
             __builtin_prefetch(pf);
             RANK1_STEP;
         }
+    } else {
+        UNROLL_K
+        for (int k = 0; k < kc; k++, pa += rows, pb += NR) RANK1_STEP;
     }
-    UNROLL_K
-    for (; k < kc; k++, pa += rows, pb += NR) RANK1_STEP;
 #undef RANK1_STEP
     UNROLL
     for (int i = 0; i < rows; i++) {

@@ -203,6 +203,14 @@ static int use_packed(const cell_ctx *c)
 void rc_cell_set_packed(int on);
 void rc_cell_set_packed(int on) { packed_off = !on; }
 
+/* The pool's threads for a pass over n numbers (a copy, a sum): all of
+ * them from 2^16 on, one below, where waking a thread costs more than it
+ * saves. */
+static int parts_for(size_t n)
+{
+    return n >= ((size_t)1 << 16) ? rc_pool_threads() : 1;
+}
+
 /* op(B) [K x N] packed into the tape's arena by all the pool's threads,
  * each its columns: a weight of hidden 512 is 4 MiB to copy, and the
  * other threads would wait while one did it. NULL when out of memory. */
@@ -223,7 +231,7 @@ static float *pack_weights(rc_tape *t, int trans_b, int K, int N, const float *B
     float *w = rc_tape_alloc(t, rc_gemm_packed_floats(K, N) * sizeof(float));
     if (!w) return NULL;
     pack_job j = {trans_b, K, N, ldb, B, w};
-    rc_pool_run((size_t)K * N >= ((size_t)1 << 16) ? rc_pool_threads() : 1, pack_part, &j);
+    rc_pool_run(parts_for((size_t)K * N), pack_part, &j);
     return w;
 }
 
@@ -445,7 +453,7 @@ static void column_sums_part(void *arg, int p, int n)
 static void add_column_sums(float *acc, float *acc2, const float *d, size_t rows, int cols)
 {
     colsum_job j = {acc, acc2, d, rows, cols};
-    int parts = rows * (size_t)cols >= ((size_t)1 << 16) ? rc_pool_threads() : 1;
+    int parts = parts_for(rows * (size_t)cols);
     if (parts > cols / 32) parts = cols / 32 < 1 ? 1 : cols / 32;
     rc_pool_run(parts, column_sums_part, &j);
 }
