@@ -35,14 +35,15 @@ RC_KERNEL void rc_lstm_step_forward(int n, int H, float *restrict gates, const f
         for (int j = 0; j < H; j++) {
             float i = rc_sigmoidf(gi[j]), f = rc_sigmoidf(gf[j]);
             float g = rc_tanhf(gg[j]), o = rc_sigmoidf(go[j]);
-            float cn = f * cp[j] + i * g;
             gi[j] = i;
             gf[j] = f;
             gg[j] = g;
             go[j] = o;
-            cb[j] = cn;
-            mb[j] = o * rc_tanhf(cn);
+            cb[j] = f * cp[j] + i * g;
         }
+        /* tanh(c) in a loop of its own: it waits for c, and the loop above
+         * (four independent functions) keeps the pipes busier alone. */
+        for (int j = 0; j < H; j++) mb[j] = go[j] * rc_tanhf(cb[j]);
     }
 }
 
