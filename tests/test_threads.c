@@ -329,6 +329,10 @@ static void test_cells_threaded(void **state)
         {RC_CELL_LSTM, 0, 6, 9, 5, 128, 1, 1, 1},  {RC_CELL_LSTM, 0, 4, 20, 3, 64, 0, 0, 0},
         {RC_CELL_GRU, 0, 5, 11, 6, 96, 0, 1, 1},   {RC_CELL_GRU, 0, 4, 8, 1, 48, 1, 0, 1},
         {RC_CELL_RNN_RELU, 0, 5, 6, 7, 64, 1, 1, 0},
+        /* Batch 64: forward runs 4 blocks of 16 rows on 2 threads, each
+         * block's steps taken by whichever thread is free. */
+        {RC_CELL_LSTM, 0, 7, 64, 5, 32, 1, 1, 1},  {RC_CELL_GRU, 0, 6, 64, 6, 48, 0, 0, 0},
+        {RC_CELL_LSTM, 1, 5, 64, 4, 32, 0, 1, 0},  {RC_CELL_RNN_TANH, 0, 9, 64, 3, 16, 1, 0, 1},
     };
     char what[160];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

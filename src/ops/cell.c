@@ -24,9 +24,11 @@
  * forward. The step op is the same machinery with T = 1, len[b] = 0 for a
  * masked row, and no y.
  *
- * Threads: each thread of recur's pool runs the whole time loop on its
- * own block of batch rows (loop_parts); inference (no backward) keeps
- * only one step (step_slot, state_slot). docs/performance.md, "Threads".
+ * Threads: the batch rows are independent sequences, so recur's pool
+ * threads split them: in forward, blocks of rows whose steps any thread
+ * may run (step_blocks); in backward, a block a thread for the whole
+ * loop (loop_parts). Inference (no backward) keeps only one step
+ * (step_slot, state_slot). docs/performance.md, "Threads".
  *
  * One node holds all outputs back to back (y [T x B x P], h_n [B x P],
  * c_n [B x H]); they are returned as rc_view's of it, so their gradients
@@ -34,6 +36,8 @@
 #include "../internal.h"
 #include "cell.h"
 
+#include <sched.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -133,16 +137,84 @@ static int next_run(const cell_ctx *c, int s, int end, int *lo, int *hi)
 }
 
 /* The threads of a time loop. The rows of a batch are independent
- * sequences: each of recur's pool threads runs the whole loop on its own
- * block of rows (its part of every per-step product, the kernels, the
- * copies), with no hand-over between steps; W_hh and its packed copy are
- * only read. Each row's numbers are computed as with one thread. Rows
- * below 4 a thread are not worth a thread; a loop on one thread still
- * has its per-step products split by rc_gemm. */
+ * sequences: a thread runs a block of rows (its part of every per-step
+ * product, the kernels, the copies); W_hh and its packed copy are only
+ * read. Each row's numbers are computed as with one thread. Rows below 4
+ * a thread are not worth a thread; a loop on one thread still has its
+ * per-step products split by rc_gemm. */
 static int loop_parts(const cell_ctx *c)
 {
     int n = rc_pool_threads(), most = c->B / 4;
     return n < most ? n : most < 1 ? 1 : most;
+}
+
+/* Forward's rows in blocks, each block's steps in order, any thread any
+ * block: a thread that is done with a step takes the free block that is
+ * furthest behind. With two blocks a thread, the threads end together
+ * even when one of them runs slower for a while (another process on its
+ * core): with a fixed block each, the faster one waited 3-12% of (ii)'s
+ * loop for the other (docs/performance.md, "Blocks of rows"). A block's
+ * steps are claimed and released with acquire/release atomics, so what
+ * one thread wrote for a block's step is seen by the next that runs it. */
+enum { MAX_BLOCKS = 64, BLOCK_BUSY = 1 << 30, BLOCK_ROWS = 16 };
+typedef struct {
+    int T, n;                     /* steps, blocks */
+    int first[MAX_BLOCKS + 1];    /* block k: rows [first[k], first[k + 1]) */
+    atomic_int next[MAX_BLOCKS];  /* block k's next step; | BLOCK_BUSY while it runs */
+} step_blocks;
+
+/* Two blocks a thread where they keep BLOCK_ROWS rows (the products are
+ * as fast per row at 16 rows as at 32 or 64; at 8, 5% slower), else one
+ * a thread. */
+static int blocks_for(int B, int parts)
+{
+    int n = parts > 1 && 2 * parts <= B / BLOCK_ROWS ? 2 * parts : parts;
+    return n < MAX_BLOCKS ? n : MAX_BLOCKS;
+}
+
+static void blocks_init(step_blocks *sb, int B, int T, int n)
+{
+    sb->T = T;
+    sb->n = n;
+    for (int k = 0; k < n; k++) {
+        int hi;
+        rc_pool_range(B, k, n, 1, &sb->first[k], &hi);
+        sb->first[k + 1] = hi;
+        atomic_init(&sb->next[k], 0);
+    }
+}
+
+/* For thread p of parts: the free block furthest behind, its step in *s
+ * (the block is then busy); -1 when every block has run its T steps. Of
+ * blocks equally far, one of the thread's own (k = p, p + parts, ...),
+ * whose rows are in its cache. While every block left is busy, waits
+ * (yielding the core) for one to be released. */
+static int blocks_claim(step_blocks *sb, int p, int parts, int *s)
+{
+    for (;;) {
+        int best = -1, best_step = sb->T, best_own = 0, left = 0;
+        for (int k = 0; k < sb->n; k++) {
+            int v = atomic_load_explicit(&sb->next[k], memory_order_relaxed);
+            int own = k % parts == p;
+            if ((v & ~BLOCK_BUSY) >= sb->T) continue; /* done */
+            left++;
+            if (!(v & BLOCK_BUSY) && (v < best_step || (v == best_step && own && !best_own)))
+                best = k, best_step = v, best_own = own;
+        }
+        if (!left) return -1;
+        if (best >= 0 && atomic_compare_exchange_strong_explicit(
+                             &sb->next[best], &best_step, best_step | BLOCK_BUSY,
+                             memory_order_acquire, memory_order_relaxed)) {
+            *s = best_step;
+            return best;
+        }
+        if (best < 0) sched_yield();
+    }
+}
+
+static void blocks_release(step_blocks *sb, int k, int s)
+{
+    atomic_store_explicit(&sb->next[k], s + 1, memory_order_release);
 }
 
 /* ------------------------------------------------------------ forward -- */
@@ -270,66 +342,62 @@ static void kernel_forward(cell_ctx *c, int s, int lo, int n, float *g, const fl
     }
 }
 
-/* The time loop of forward on rows [r0, r1). */
-static void forward_rows(cell_ctx *c, int r0, int r1, const float *w_packed, float *hh,
+/* Step s of forward on rows [r0, r1). */
+static void forward_step(cell_ctx *c, int s, int r0, int r1, const float *w_packed, float *hh,
                          float *y)
 {
-    const int T = c->T, B = c->B, H = c->H, P = c->P, GH = c->G * c->H, n = r1 - r0;
+    const int B = c->B, H = c->H, P = c->P, GH = c->G * c->H, n = r1 - r0;
     const size_t BP = (size_t)B * P, BH = (size_t)B * H;
     const int proj = c->w_hr != NULL;
     const float *w_hh = c->w_hh->value.data;
-    for (int s = 0; s < T; s++) {
-        const size_t s0 = state_slot(c, s), s1 = state_slot(c, s + 1), st = step_slot(c, s);
-        const float *hp = c->hs + s0 * BP;
-        float *hc = c->hs + s1 * BP;
-        float *g = c->gates + st * (size_t)B * GH;
-        float *ms = proj ? c->ms + st * BH : NULL;
-        int lo, hi;
-        if (!c->keep && s < c->max_len) { /* inference: this step's input projection */
-            float *gr = g + (size_t)r0 * GH;
-            const float *xr = c->xs + ((size_t)s * B + r0) * c->I;
-            if (c->bias)
-                for (int b = 0; b < n; b++)
-                    memcpy(gr + (size_t)b * GH, c->bias, (size_t)GH * sizeof(float));
-            float beta = c->bias ? 1.0f : 0.0f;
-            if (c->w_ih_packed)
-                rc_gemm_packed(0, n, GH, c->I, 1.0f, xr, c->I, c->w_ih_packed, beta, gr, GH);
-            else
-                rc_gemm(0, 1, n, GH, c->I, 1.0f, xr, c->I, c->w_ih->value.data, c->I, beta, gr,
-                        GH);
-        }
-        if (s < c->max_len) {
-            /* The GRU's hidden side stays apart: r multiplies its n block. */
-            float *dst = (is_gru(c) ? hh : g) + (size_t)r0 * GH;
-            float beta = is_gru(c) ? 0.0f : 1.0f;
-            if (w_packed)
-                rc_gemm_packed(0, n, GH, P, 1.0f, hp + (size_t)r0 * P, P, w_packed, beta, dst,
-                               GH);
-            else
-                rc_gemm(0, 1, n, GH, P, 1.0f, hp + (size_t)r0 * P, P, w_hh, P, beta, dst, GH);
-            for (lo = hi = r0; next_run(c, s, r1, &lo, &hi);)
-                kernel_forward(c, s, lo, hi - lo, g, hh);
-        }
-        /* Rows not running at this step keep their state. They have no m
-         * (zero, as W_hr's gradient multiplies it); their h is copied after
-         * the projection, which covers all rows. */
-        for (int b = r0; b < r1; b++) {
-            if (s < c->len[b]) continue;
-            if (ms) memset(ms + (size_t)b * H, 0, (size_t)H * sizeof(float));
-            if (is_lstm(c))
-                memcpy(c->cs + s1 * BH + (size_t)b * H, c->cs + s0 * BH + (size_t)b * H,
-                       (size_t)H * sizeof(float));
-        }
-        if (proj && s < c->max_len)
-            rc_gemm(0, 1, n, P, H, 1.0f, ms + (size_t)r0 * H, H, c->w_hr->value.data, H, 0.0f,
-                    hc + (size_t)r0 * P, P);
-        for (int b = r0; b < r1; b++) {
-            if (s >= c->len[b])
-                memcpy(hc + (size_t)b * P, hp + (size_t)b * P, (size_t)P * sizeof(float));
-            else if (y)
-                memcpy(y + ((size_t)time_of(c, s, b) * B + b) * P, hc + (size_t)b * P,
-                       (size_t)P * sizeof(float));
-        }
+    const size_t s0 = state_slot(c, s), s1 = state_slot(c, s + 1), st = step_slot(c, s);
+    const float *hp = c->hs + s0 * BP;
+    float *hc = c->hs + s1 * BP;
+    float *g = c->gates + st * (size_t)B * GH;
+    float *ms = proj ? c->ms + st * BH : NULL;
+    int lo, hi;
+    if (!c->keep && s < c->max_len) { /* inference: this step's input projection */
+        float *gr = g + (size_t)r0 * GH;
+        const float *xr = c->xs + ((size_t)s * B + r0) * c->I;
+        if (c->bias)
+            for (int b = 0; b < n; b++)
+                memcpy(gr + (size_t)b * GH, c->bias, (size_t)GH * sizeof(float));
+        float beta = c->bias ? 1.0f : 0.0f;
+        if (c->w_ih_packed)
+            rc_gemm_packed(0, n, GH, c->I, 1.0f, xr, c->I, c->w_ih_packed, beta, gr, GH);
+        else
+            rc_gemm(0, 1, n, GH, c->I, 1.0f, xr, c->I, c->w_ih->value.data, c->I, beta, gr, GH);
+    }
+    if (s < c->max_len) {
+        /* The GRU's hidden side stays apart: r multiplies its n block. */
+        float *dst = (is_gru(c) ? hh : g) + (size_t)r0 * GH;
+        float beta = is_gru(c) ? 0.0f : 1.0f;
+        if (w_packed)
+            rc_gemm_packed(0, n, GH, P, 1.0f, hp + (size_t)r0 * P, P, w_packed, beta, dst, GH);
+        else
+            rc_gemm(0, 1, n, GH, P, 1.0f, hp + (size_t)r0 * P, P, w_hh, P, beta, dst, GH);
+        for (lo = hi = r0; next_run(c, s, r1, &lo, &hi);)
+            kernel_forward(c, s, lo, hi - lo, g, hh);
+    }
+    /* Rows not running at this step keep their state. They have no m
+     * (zero, as W_hr's gradient multiplies it); their h is copied after
+     * the projection, which covers all rows. */
+    for (int b = r0; b < r1; b++) {
+        if (s < c->len[b]) continue;
+        if (ms) memset(ms + (size_t)b * H, 0, (size_t)H * sizeof(float));
+        if (is_lstm(c))
+            memcpy(c->cs + s1 * BH + (size_t)b * H, c->cs + s0 * BH + (size_t)b * H,
+                   (size_t)H * sizeof(float));
+    }
+    if (proj && s < c->max_len)
+        rc_gemm(0, 1, n, P, H, 1.0f, ms + (size_t)r0 * H, H, c->w_hr->value.data, H, 0.0f,
+                hc + (size_t)r0 * P, P);
+    for (int b = r0; b < r1; b++) {
+        if (s >= c->len[b])
+            memcpy(hc + (size_t)b * P, hp + (size_t)b * P, (size_t)P * sizeof(float));
+        else if (y)
+            memcpy(y + ((size_t)time_of(c, s, b) * B + b) * P, hc + (size_t)b * P,
+                   (size_t)P * sizeof(float));
     }
 }
 
@@ -337,14 +405,15 @@ typedef struct {
     cell_ctx *c;
     const float *w_packed;
     float *hh, *y;
+    step_blocks *blocks;
 } fwd_job;
 
 static void forward_part(void *arg, int p, int n)
 {
     fwd_job *j = arg;
-    int r0, r1;
-    rc_pool_range(j->c->B, p, n, 1, &r0, &r1);
-    if (r1 > r0) forward_rows(j->c, r0, r1, j->w_packed, j->hh, j->y);
+    for (int k, s; (k = blocks_claim(j->blocks, p, n, &s)) >= 0; blocks_release(j->blocks, k, s))
+        forward_step(j->c, s, j->blocks->first[k], j->blocks->first[k + 1], j->w_packed, j->hh,
+                     j->y);
 }
 
 /* Runs the sequence; y (if has_y), h_n and c_n (LSTM) are written into
@@ -416,8 +485,12 @@ static int cell_forward(rc_tape *t, cell_ctx *c, float *out)
     double t0 = clock_now();
     float *w_packed = packed_weights(t, c, 1);
     if (use_packed(c) && !w_packed) return 0;
-    fwd_job job = {c, w_packed, hh, y};
-    rc_pool_run(loop_parts(c), forward_part, &job);
+    int parts = loop_parts(c), nb = blocks_for(B, parts);
+    if (parts > nb) parts = nb;
+    step_blocks blocks;
+    blocks_init(&blocks, B, T, nb);
+    fwd_job job = {c, w_packed, hh, y, &blocks};
+    rc_pool_run(parts, forward_part, &job);
     loop_seconds += clock_now() - t0;
     memcpy(h_n, c->hs + state_slot(c, T) * BP, BP * sizeof(float));
     if (is_lstm(c)) memcpy(c_n, c->cs + state_slot(c, T) * BH, BH * sizeof(float));
