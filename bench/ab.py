@@ -18,11 +18,12 @@ usage: ab.py --base BIN --new BIN [--rounds N] [--seconds S] -- BENCH_ARGS...
         --layers 2 --threads 2
 """
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare import run_json  # noqa: E402  (runs a bench, reads its JSON line)
 
 
 def fail(msg):
@@ -30,18 +31,7 @@ def fail(msg):
 
 
 def tokens_per_s(binary, args, seconds):
-    cmd = [binary] + args + ["--seconds", str(seconds)]
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True)
-    except OSError as e:
-        fail("%s: %s" % (binary, e.strerror))
-    if p.returncode != 0:
-        last = (p.stderr.strip().splitlines() or ["(no message)"])[-1]
-        fail("%s exited with %d: %s" % (" ".join(cmd), p.returncode, last))
-    try:
-        return float(json.loads(p.stdout)["tokens_per_s"])
-    except (ValueError, KeyError, TypeError):
-        fail("%s: no tokens_per_s in its output: %r" % (binary, p.stdout[:200]))
+    return float(run_json([binary] + args + ["--seconds", str(seconds)])["tokens_per_s"])
 
 
 def main():

@@ -56,9 +56,10 @@ def workloads():
 
 
 def run_json(cmd, env=None):
+    """The last line of cmd's output, as JSON (what bench_rnn and torch_rnn.py print)."""
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode != 0:
-        sys.exit(f"compare.py: {' '.join(cmd)} failed:\n{r.stderr}")
+        sys.exit(f"{os.path.basename(sys.argv[0])}: {' '.join(cmd)} failed:\n{r.stderr}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
